@@ -1,0 +1,7 @@
+"""``python -m horizon_publisher`` is the ``horizon-publisher`` command."""
+
+import sys
+
+from horizon_publisher.cli import main
+
+sys.exit(main())

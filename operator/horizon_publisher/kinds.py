@@ -1,0 +1,56 @@
+"""The two custom resources: names, and the conditions each one reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from horizon_publisher import GROUP, VERSION
+from horizon_publisher.conditions import READY
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    # Every condition the kind reports, in the order a reader follows the reconcile; Ready comes first.
+    condition_types: tuple[str, ...]
+
+    @property
+    def group(self) -> str:
+        return GROUP
+
+    @property
+    def version(self) -> str:
+        return VERSION
+
+
+SERVICE_IMAGE = Kind(
+    kind="EdgeServiceImage",
+    plural="edgeserviceimages",
+    condition_types=(
+        READY,
+        "RegistryRouteReady",
+        "ProjectReady",
+        "ServiceAccountReady",
+        "RoleBindingReady",
+        "TokenReady",
+        "CATrusted",
+        "CredentialsReady",
+        "ImageResolved",
+    ),
+)
+
+PUBLICATION = Kind(
+    kind="EdgePublication",
+    plural="edgepublications",
+    condition_types=(
+        READY,
+        "ImageReady",
+        "Signed",
+        "ServicePublished",
+        "KeyPublished",
+        "RegistryCredentialsPublished",
+        "PatternPublished",
+        "PolicyPublished",
+    ),
+)

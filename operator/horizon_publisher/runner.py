@@ -1,0 +1,53 @@
+"""Start kopf with our handlers and settings (``horizon-publisher run``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import kopf
+
+from horizon_publisher import GROUP
+from horizon_publisher.logging_setup import configure_logging
+
+OPERATOR_NAME = "horizon-publisher"
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """Settings every deployment needs; see docs/architecture.md for why each one."""
+    # Our own prefix, so another kopf operator on the cluster never reads or fights over our state.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # Events come only from our explicit, deduplicated posts, never from log lines.
+    settings.posting.loggers = False
+    settings.posting.reporting_component = OPERATOR_NAME
+    # No CRD or namespace scanning: fewer cluster-wide permissions, nothing to wait for at start-up.
+    settings.scanning.disabled = True
+    # Our handlers use the blocking kubernetes/requests clients; give them threads, but bounded.
+    settings.execution.max_workers = 16
+
+
+def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool) -> int:
+    configure_logging(verbose=verbose)
+    # Importing the package registers the handlers in kopf's default registry.
+    import horizon_publisher.handlers  # noqa: F401
+
+    settings = kopf.OperatorSettings()
+    configure(settings)
+    logging.getLogger(__name__).info(
+        "starting %s for %s", OPERATOR_NAME, ", ".join(namespaces) if namespaces else "all namespaces"
+    )
+    asyncio.run(
+        kopf.operator(
+            settings=settings,
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=list(namespaces),
+            liveness_endpoint=liveness or None,
+        )
+    )
+    return 0
