@@ -36,7 +36,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     if args.sandbox_command == "serve-kube":
         from horizon_publisher.sandbox.kube_process import main as serve_kube
 
-        return serve_kube(args.state_dir, flavor=args.flavor, crds=args.crds)
+        return serve_kube(args.state_dir)
     if args.sandbox_command == "serve-registry-auth":
         from horizon_publisher.sandbox.registry_auth_process import main as serve_auth
 
@@ -80,14 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
             default=DEFAULT_STATE_DIR,
             help="where the sandbox keeps its state, logs and PIDs (default: %(default)s)",
         )
-        if name in ("up", "demo", "serve-kube"):
+        if name in ("up", "demo"):
             sub.add_argument(
                 "--flavor",
                 choices=("openshift", "kubernetes"),
                 default="openshift",
                 help="serve OpenShift's APIs too (default) or plain Kubernetes only",
             )
-        if name in ("up", "serve-kube"):
+        if name == "up":
             sub.add_argument("--crds", type=Path, default=None, help="directory of CRDs to install")
         if name == "demo":
             sub.add_argument("--samples", type=Path, default=None, help="directory of sample resources")

@@ -128,13 +128,21 @@ def _generate(pki: SandboxPKI) -> None:
     ca_cert = _ca_certificate(ca_key, now)
 
     api_key = ec.generate_private_key(ec.SECP256R1())
-    api_cert = _leaf(api_key, ca_cert, ca_key, now, "kube-apiserver", _apiserver_names(), server=True)
+    api_cert = _leaf(
+        api_key, ca_cert, ca_key, now=now, common_name="kube-apiserver", names=_apiserver_names(), server=True
+    )
     router_key = ec.generate_private_key(ec.SECP256R1())
     router_cert = _leaf(
-        router_key, ca_cert, ca_key, now, f"*.{pki.apps_domain}", _router_names(pki.apps_domain), server=True
+        router_key,
+        ca_cert,
+        ca_key,
+        now=now,
+        common_name=f"*.{pki.apps_domain}",
+        names=_router_names(pki.apps_domain),
+        server=True,
     )
     token_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token_cert = _leaf(token_key, ca_cert, ca_key, now, "registry-token-signer", [], server=False)
+    token_cert = _leaf(token_key, ca_cert, ca_key, now=now, common_name="registry-token-signer", names=[], server=False)
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     _write_key(pki.ca_key, ca_key)
@@ -193,10 +201,10 @@ def _leaf(
     key: PrivateKey,
     ca_cert: x509.Certificate,
     ca_key: ec.EllipticCurvePrivateKey,
+    *,
     now: dt.datetime,
     common_name: str,
     names: Sequence[x509.GeneralName],
-    *,
     server: bool,
 ) -> x509.Certificate:
     builder = (
@@ -224,9 +232,7 @@ def _leaf(
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
     )
     if server:
         builder = builder.add_extension(
@@ -248,16 +254,12 @@ def _write_private(path: Path, data: bytes, mode: int) -> None:
 
 
 def _write_key(path: Path, key: PrivateKey) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     _write_private(path, pem, 0o600)
 
 
 def _write_public(path: Path, key: rsa.RSAPrivateKey) -> None:
-    pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     _write_private(path, pem, 0o644)
 
 
@@ -273,8 +275,12 @@ def _reusable(pki: SandboxPKI, now: dt.datetime) -> bool:
             path: x509.load_pem_x509_certificates(path.read_bytes())[0]
             for path in (pki.apiserver_cert, pki.router_cert, pki.token_signing_cert)
         }
-        for key_path in (pki.ca_key, pki.apiserver_key, pki.router_key, pki.token_signing_key, pki.sa_signing_key):
-            serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        keys = (pki.ca_key, pki.apiserver_key, pki.router_key, pki.token_signing_key, pki.sa_signing_key)
+        for key_path in keys:
+            # Our own keys: skip the slow RSA consistency check.
+            serialization.load_pem_private_key(
+                key_path.read_bytes(), password=None, unsafe_skip_rsa_key_validation=True
+            )
         serialization.load_pem_public_key(pki.sa_signing_public_key.read_bytes())
     except (OSError, ValueError, IndexError):
         return False

@@ -1,7 +1,8 @@
 """Start background processes, remember them by PID, stop exactly those.
 
-Every process the sandbox starts is recorded in ``STATE_DIR/pids.json`` with its command line, so
-``down`` stops it by PID and never kills an unrelated process that reused the number.
+Every process the sandbox starts is recorded in ``STATE_DIR/pids.json`` with its PID and its start
+time (from ``/proc``), so ``down`` stops it by PID and never kills an unrelated process that reused the
+number.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Tracked:
     pid: int
     argv: tuple[str, ...]
     log: str
+    started: int  # /proc/PID/stat starttime (clock ticks since boot): PID + this names one process
 
 
 def _pids_path(state_dir: Path) -> Path:
@@ -36,7 +38,10 @@ def load(state_dir: Path) -> dict[str, Tracked]:
         raw = json.loads(_pids_path(state_dir).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return {}
-    return {name: Tracked(name=name, pid=int(v["pid"]), argv=tuple(v["argv"]), log=v["log"]) for name, v in raw.items()}
+    return {
+        name: Tracked(name=name, pid=int(v["pid"]), argv=tuple(v["argv"]), log=v["log"], started=int(v["started"]))
+        for name, v in raw.items()
+    }
 
 
 def _save(state_dir: Path, tracked: dict[str, Tracked]) -> None:
@@ -68,24 +73,42 @@ def start(
             env=env,
             cwd=cwd,
         )
-    tracked = Tracked(name=name, pid=process.pid, argv=tuple(argv), log=str(log_path))
+    tracked = Tracked(name=name, pid=process.pid, argv=tuple(argv), log=str(log_path), started=_start_time(process.pid))
     everything = load(state_dir)
     everything[name] = tracked
     _save(state_dir, everything)
     return tracked
 
 
+def adopt(state_dir: Path, name: str, pid: int, *, log: str) -> Tracked:
+    """Track a process someone else started (docker-registry), so ``stop`` finds it by PID."""
+    argv = tuple(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1])
+    tracked = Tracked(name=name, pid=pid, argv=argv, log=log, started=_start_time(pid))
+    everything = load(state_dir)
+    everything[name] = tracked
+    _save(state_dir, everything)
+    return tracked
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # The command name (field 2) may contain spaces and parentheses: split after its closing one.
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> int:
+    return int(_stat_fields(pid)[19])
+
+
 def is_running(tracked: Tracked) -> bool:
-    """Alive, not a zombie, and still the process we started (same command line)."""
+    """Alive, not a zombie, and still the process we started (same start time)."""
     try:
-        cmdline = Path(f"/proc/{tracked.pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{tracked.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        fields = _stat_fields(tracked.pid)
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return False
-    if state == "Z":
+    if fields[0] == "Z":
         _reap(tracked.pid)
         return False
-    return cmdline.split(b"\0")[0] == tracked.argv[0].encode()
+    return int(fields[19]) == tracked.started
 
 
 def _reap(pid: int) -> None:

@@ -138,9 +138,7 @@ class Cluster(Protocol):
 
     def get(self, key: str, namespace: str | None, name: str) -> JSON | None: ...
 
-    def list(
-        self, key: str, namespace: str | None = None, label_selector: str | None = None
-    ) -> list[JSON]: ...
+    def list(self, key: str, namespace: str | None = None, label_selector: str | None = None) -> list[JSON]: ...
 
     def create(self, key: str, obj: JSON, *, namespace: str | None = None) -> JSON:
         """Create as the system (admission hooks run, authorization does not)."""

@@ -1,0 +1,43 @@
+"""Reconcile of an EdgePublication (the Exchange side)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from horizon_publisher.conditions import READY
+from horizon_publisher.reconcile.first_look import first_look
+from horizon_publisher.reconcile.outcome import Outcome
+from horizon_publisher.validation import check_publication
+
+
+def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """Optional parts of a publication report conditions only when the spec asks for them."""
+    registry_credentials = spec.get("registryCredentials")
+    publish_credentials = not isinstance(registry_credentials, Mapping) or registry_credentials.get("publish", True)
+    optional = (
+        ("RegistryCredentialsPublished", bool(publish_credentials)),
+        ("PatternPublished", spec.get("pattern") is not None),
+        ("PolicyPublished", spec.get("deploymentPolicy") is not None),
+    )
+    return (
+        READY,
+        "ImageReady",
+        "Signed",
+        "ServicePublished",
+        "KeyPublished",
+        *(name for name, wanted in optional if wanted),
+    )
+
+
+def reconcile(body: Mapping[str, Any], *, now: datetime) -> Outcome:
+    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
+    assert isinstance(spec, Mapping)
+    return first_look(
+        body,
+        condition_types=condition_types(spec),
+        problems=check_publication(spec),
+        pending_message="spec accepted; the Exchange publish is not part of this release yet",
+        now=now,
+    )

@@ -1,0 +1,167 @@
+"""Running ``x-kubernetes-validations`` over an object, as the API server's CEL validator does.
+
+Rules run at every node the object has (absent and null nodes are skipped), with ``self`` the
+node and, for transition rules, ``oldSelf`` its correlated old value: map entries correlate by
+key, list items only in ``x-kubernetes-list-type: map`` lists (by their keys). A transition rule
+runs only on update where the old value exists, unless ``optionalOldSelf`` is set (then
+``oldSelf`` is an optional). On update, a failing non-transition rule on a node equal to its old
+value is not an error (ratcheting; the real server sends a warning instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from celpy import celtypes
+
+from .api import JSON
+from .cel import CelCompileError, CelEvalError, compile_expression, evaluate, optional_of, to_cel
+from .cel_check import normalize_field_path
+from .schema_errors import (
+    DUPLICATE,
+    FORBIDDEN,
+    NIL_PATH,
+    OMIT,
+    REQUIRED,
+    FieldError,
+    duplicate,
+    forbidden,
+    invalid,
+    required,
+)
+from .schema_values import MISSING, correlate_list_items, json_equal
+
+_MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
+
+
+def _child(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+class RuleRunner:
+    """One pass of every rule in a schema over one object (and its old version on update)."""
+
+    def __init__(self, update: bool) -> None:
+        self.update = update
+        self.errors: list[FieldError] = []
+
+    def node(self, schema: JSON, value: Any, old: Any, path: str, *, root: bool, unchanged: bool) -> None:
+        if value is None:
+            return  # only non-null values are validated; the parent's rules see the null
+        has_old = old is not MISSING and old is not None
+        if has_old:
+            unchanged = json_equal(value, old)
+        rule_schemas = [schema] + [s for s in schema.get("allOf") or [] if isinstance(s, dict)]
+        for rule_schema in rule_schemas:
+            for rule in rule_schema.get("x-kubernetes-validations") or []:
+                if isinstance(rule, dict) and isinstance(rule.get("rule"), str):
+                    self._run(
+                        rule, schema, value, old if has_old else MISSING, path=path, root=root, unchanged=unchanged
+                    )
+        if isinstance(value, list):
+            items = schema.get("items")
+            if isinstance(items, dict):
+                old_items = correlate_list_items(schema, value, old)
+                for index, item in enumerate(value):
+                    self.node(items, item, old_items[index], f"{path}[{index}]", root=False, unchanged=unchanged)
+        elif isinstance(value, dict):
+            old_map = old if isinstance(old, dict) else {}
+            extra = schema.get("additionalProperties")
+            properties: JSON = schema.get("properties") or {}
+            for key, item in value.items():
+                old_item = old_map.get(key, MISSING)
+                if isinstance(extra, dict):
+                    self.node(extra, item, old_item, f"{path}[{key}]", root=False, unchanged=unchanged)
+                sub = properties.get(key)
+                if isinstance(sub, dict):
+                    self.node(sub, item, old_item, _child(path, key), root=False, unchanged=unchanged)
+
+    def _run(self, rule: JSON, schema: JSON, value: Any, old: Any, *, path: str, root: bool, unchanged: bool) -> None:
+        source: str = rule["rule"]
+        schema_type = schema.get("type") or ""
+        field = path or NIL_PATH
+        try:
+            compiled = compile_expression(source)
+        except CelCompileError as error:
+            self.errors.append(invalid(field, schema_type, f"rule compile error: {error}"))
+            return
+        optional_old_self = bool(rule.get("optionalOldSelf"))
+        if compiled.uses_old_self and old is MISSING and not optional_old_self:
+            return  # transition rules need an old value to compare with
+        embedded = root or bool(schema.get("x-kubernetes-embedded-resource"))
+        self_value = to_cel(value, schema, resource_root=embedded)
+        old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded)
+        variables: dict[str, Any] = {"self": self_value}
+        if compiled.uses_old_self:
+            variables["oldSelf"] = optional_of(old_value) if optional_old_self else old_value
+        label = _rule_label(rule)
+        try:
+            result = evaluate(compiled, variables)
+        except CelEvalError as error:
+            text = str(error)
+            if text == "no such overload":
+                detail = (
+                    f"'{text}': call arguments did not match a supported operator, function or macro "
+                    f"signature for rule: {label}"
+                )
+            else:
+                detail = f"{text} evaluating rule: {label}"
+            self.errors.append(invalid(field, schema_type, detail))
+            return
+        if isinstance(result, celtypes.BoolType) and bool(result):
+            return
+        if not isinstance(result, celtypes.BoolType):
+            self.errors.append(invalid(field, schema_type, f"rule did not evaluate to a bool: {label}"))
+            return
+        if not compiled.uses_old_self and self.update and unchanged:
+            return  # ratcheted: the real server only warns about an unchanged invalid value
+        detail = self._message(rule, variables | ({"oldSelf": old_value} if compiled.uses_old_self else {}))
+        error_field = field
+        if isinstance(rule.get("fieldPath"), str):
+            # A bad fieldPath is refused at CRD creation; keep the node's own path then.
+            with contextlib.suppress(ValueError):
+                error_field = _child(path, normalize_field_path(rule["fieldPath"], schema))
+        shown = OMIT if schema_type in ("object", "array") else value
+        self.errors.append(_error_for_reason(rule.get("reason"), error_field, shown, detail))
+
+    @staticmethod
+    def _message(rule: JSON, variables: dict[str, Any]) -> str:
+        expression = rule.get("messageExpression")
+        if isinstance(expression, str) and expression.strip():
+            try:
+                message = evaluate(compile_expression(expression), variables)
+            except (CelCompileError, CelEvalError):
+                message = None  # the real server logs it and falls back to message
+            if isinstance(message, str):
+                text = message.strip()
+                if text and "\n" not in text and len(text.encode()) <= _MAX_MESSAGE_BYTES:
+                    return text
+        message = rule.get("message")
+        if isinstance(message, str) and message.strip():
+            return message.strip()
+        return f"failed rule: {str(rule['rule']).strip()}"
+
+
+def _rule_label(rule: JSON) -> str:
+    message = rule.get("message")
+    if isinstance(message, str) and message.strip():
+        return message.strip()
+    return str(rule["rule"]).strip()
+
+
+def _error_for_reason(reason: Any, field: str, value: Any, detail: str) -> FieldError:
+    if reason == FORBIDDEN:
+        return forbidden(field, detail)
+    if reason == REQUIRED:
+        return required(field, detail)
+    if reason == DUPLICATE:
+        return duplicate(field, value)
+    return invalid(field, value, detail)
+
+
+def rule_errors(schema: JSON, obj: JSON, old: JSON | None) -> list[FieldError]:
+    """Every failing ``x-kubernetes-validations`` rule of ``obj`` (``old`` on update)."""
+    runner = RuleRunner(update=old is not None)
+    runner.node(schema, obj, MISSING if old is None else old, "", root=True, unchanged=False)
+    return runner.errors

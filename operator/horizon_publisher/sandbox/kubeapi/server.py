@@ -1,0 +1,145 @@
+"""An aiohttp Kubernetes API server over :class:`.cluster.InMemoryCluster`, for kubectl, the ``kubernetes``
+client and kopf, unmodified.
+
+Serves: /version, /healthz, /readyz, /livez, discovery (/api, /api/v1, /apis, /apis/{g}, /apis/{g}/{v}),
+a minimal /openapi/v3 (/openapi/v2 is a 404, which kubectl tolerates), and the resource verbs get, list,
+watch, create, update (PUT), patch (JSON, merge, strategic), delete, deletecollection, with status
+subresources, Tables (``as=Table``), PartialObjectMetadata, dryRun and selectors.
+
+Gaps against a real kube-apiserver 1.32:
+- Server-side apply (``application/apply-patch+yaml``) answers 415; no managedFields are kept.
+- Strategic merge patch knows the merge keys of the kinds served here (ownerReferences, finalizers,
+  ServiceAccount secrets/imagePullSecrets); ``$setElementOrder`` puts items it does not name last instead
+  of interleaving them; kinds registered by other modules get atomic lists.
+- ``fieldValidation=Strict`` catches unknown fields of custom resources (pruned by the schema) only;
+  built-in kinds have no schema here. Duplicate JSON keys are not detected.
+- Garbage collection, namespace and CRD termination run synchronously after the triggering write, not in
+  background controllers; ``blockOwnerDeletion`` is ignored; dependents whose owner never existed stay.
+- No graceful deletion (gracePeriodSeconds is accepted and ignored), no TTLs, no admission webhooks,
+  no aggregated discovery (clients fall back to the legacy documents), no protobuf (406/415).
+- Conversion between versions of a CRD is "None" only (apiVersion rewritten); core/v1 and
+  events.k8s.io/v1 Events are stored separately (no field mapping between them).
+- Paged lists are not snapshots: later pages show the current state (the real server serves pages from
+  the first page's resourceVersion while it is not compacted).
+- Watches with ``as=Table`` (``kubectl get -w``) get plain JSON events; ``sendInitialEvents`` is ignored;
+  a resourceVersion newer than the current one starts the watch "now" instead of waiting.
+- OpenAPI documents carry no schemas (``kubectl explain`` fails); built-in kinds are not schema-validated.
+- Authorization sees every authenticated user as allowed to read discovery and /openapi (system:discovery).
+- Field selectors: metadata.name/namespace for all kinds plus a few per built-in kind; no CRD
+  ``selectableFields``.
+- A DELETE answers 200 with the object (never 202); CR replace (PUT) without resourceVersion is 422 as in
+  the real server, built-ins allow it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from . import discovery, openapi
+from .api import SYSTEM_ADMIN, ApiError, UserInfo
+from .cluster import InMemoryCluster
+from .errors import unauthorized
+from .handlers import ResourceHandler, json_response
+from .routing import parse_resource_path
+from .watchstream import WatchStreamer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BOOKMARK_INTERVAL = 30.0
+_HEALTH = ("/healthz", "/readyz", "/livez")
+_PUBLIC = (*_HEALTH, "/version", "/version/")
+_INTERNAL = ApiError(500, "InternalError", "Internal error occurred: see the emulator log")
+_NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+class ApiServer:
+    """Routes one request: health and version (no auth), then authentication, resources, discovery."""
+
+    def __init__(self, cluster: InMemoryCluster, admin_token: str, bookmark_interval: float) -> None:
+        self.cluster = cluster
+        self._admin_token = admin_token
+        self.watches = WatchStreamer(cluster, bookmark_interval)
+        self.resources = ResourceHandler(cluster, self.watches)
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._route(request)
+        except ApiError as error:
+            return json_response(error.status(), error.code)
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return json_response(_INTERNAL.status(), 500)
+
+    def _authenticate(self, request: web.Request) -> UserInfo:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise unauthorized()
+        token = token.strip()
+        if token == self._admin_token:
+            return SYSTEM_ADMIN
+        user = self.cluster.authenticate(token)
+        if user is None:
+            raise unauthorized()
+        return user
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if path in _HEALTH or path.startswith(tuple(f"{h}/" for h in _HEALTH)):
+            return web.Response(text="ok")
+        if path == "/version":
+            return json_response(discovery.version_info())
+        user = self._authenticate(request)
+        resource_route = parse_resource_path(path)
+        if resource_route is not None:
+            return await self.resources.handle(request, resource_route, user)
+        if request.method != "GET":
+            raise _NOT_FOUND
+        body = self._document(request, path)
+        if body is None:
+            raise _NOT_FOUND
+        return json_response(body)
+
+    def _document(self, request: web.Request, path: str) -> dict[str, object] | None:
+        served = self.cluster.served_types()
+        parts = path.strip("/").split("/")
+        if path == "/api":
+            return discovery.core_versions(request.host)
+        if path == "/apis":
+            return discovery.group_list(served)
+        if parts[0] == "api" and len(parts) == 2:
+            return discovery.resource_list(served, parts[1], self._specials())
+        if parts[0] == "apis" and len(parts) == 2:
+            return discovery.group(served, parts[1])
+        if parts[0] == "apis" and len(parts) == 3:
+            return discovery.resource_list(served, f"{parts[1]}/{parts[2]}", self._specials())
+        if path == "/openapi/v3":
+            return openapi.root_document(served)
+        if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group_version = "/".join(parts[3:])
+            return openapi.group_version_document(served, group_version)
+        return None
+
+    def _specials(self) -> dict[str, dict[str, list[str]]]:
+        return {s.resource.key: self.cluster.special_subresources(s.resource.key) for s in self.cluster.served_types()}
+
+    async def shutdown(self, app: web.Application) -> None:
+        del app
+        self.watches.close_all()
+
+
+SERVER_KEY: web.AppKey[ApiServer] = web.AppKey("kubeapi.server", ApiServer)
+
+
+def create_app(
+    cluster: InMemoryCluster, *, admin_token: str, bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL
+) -> web.Application:
+    """The HTTP face of ``cluster``; ``Authorization: Bearer <admin_token>`` is system:admin."""
+    server = ApiServer(cluster, admin_token, bookmark_interval)
+    app = web.Application(client_max_size=32 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", server.handle)
+    app.on_shutdown.append(server.shutdown)
+    app[SERVER_KEY] = server
+    return app

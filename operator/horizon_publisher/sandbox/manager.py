@@ -1,0 +1,184 @@
+"""``horizon-publisher sandbox up|down|status``.
+
+``up`` starts, in order, each as its own process tracked by PID: the Kubernetes API emulator (HTTPS,
+OpenShift behaviours, our CRDs), the registry token endpoint (which asks the emulator who a caller is
+and what it may do), and Debian's docker-registry (TLS, token auth). It writes ``kubeconfig`` and
+``endpoints.json`` and returns once every service answers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from horizon_publisher.sandbox import processes
+from horizon_publisher.sandbox.layout import Flavor, SandboxSettings, StateDir, write_json, write_secret
+from horizon_publisher.sandbox.pki import ensure_pki
+from horizon_publisher.sandbox.registry import RegistryStartError, start_registry, token_realm_url
+
+KUBE = "kube-apiserver"
+AUTH = "registry-auth"
+REGISTRY = "registry"
+SERVICES = (KUBE, AUTH, REGISTRY)
+DEFAULT_CRDS = Path(__file__).resolve().parents[3] / "crds"
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+def up(
+    state_dir: Path,
+    *,
+    flavor: Flavor = "openshift",
+    crds: Path | None = None,
+    timeout: float = 30.0,
+    out: Callable[[str], None] = print,
+) -> int:
+    state = StateDir(state_dir.resolve())
+    state.root.mkdir(parents=True, exist_ok=True)
+    running = _running(state)
+    if running:
+        if set(running) == set(SERVICES):
+            out(f"sandbox already up in {state.root}")
+            return 0
+        out(f"a partial sandbox runs in {state.root} ({', '.join(running)}); restarting it")
+        down(state.root, out=lambda _: None)
+    crds_dir = (crds or DEFAULT_CRDS).resolve()
+    if not crds_dir.is_dir():
+        raise SandboxError(f"no CRD directory at {crds_dir}; pass --crds")
+    settings = SandboxSettings(flavor=flavor, crds_dir=str(crds_dir))
+    state.save_settings(settings)
+    pki = ensure_pki(state.pki_dir, apps_domain=settings.apps_domain)
+    if not state.admin_token_file.exists():
+        write_secret(state.admin_token_file, secrets.token_urlsafe(32) + "\n")
+    try:
+        kube_port = _start_python_service(state, KUBE, "serve-kube", timeout)
+        api_url = f"https://127.0.0.1:{kube_port}"
+        _wait_http(f"{api_url}/readyz", pki.ca_cert, timeout, headers=_admin(state))
+        auth_port = _start_python_service(state, AUTH, "serve-registry-auth", timeout)
+        registry = start_registry(
+            state.registry_dir, pki, auth="token", token_realm=token_realm_url(auth_port), timeout=timeout
+        )
+        processes.adopt(state.root, REGISTRY, registry.pid, log=str(registry.log_path))
+    except (SandboxError, RegistryStartError) as error:
+        down(state.root, out=lambda _: None)
+        raise SandboxError(str(error)) from error
+    endpoints = _endpoints(state, settings, api_url, auth_port, registry.port)
+    write_json(state.endpoints, endpoints)
+    _write_kubeconfig(state, api_url, pki.ca_cert)
+    out(f"sandbox up ({flavor}) in {state.root}")
+    out(f"  export KUBECONFIG={state.kubeconfig}")
+    out(f"  Kubernetes API  {api_url}")
+    out(f"  registry        {endpoints['registry']['host']} -> 127.0.0.1:{registry.port}")
+    return 0
+
+
+def _admin(state: StateDir) -> dict[str, str]:
+    return {"Authorization": f"Bearer {state.admin_token()}"}
+
+
+def _start_python_service(state: StateDir, name: str, command: str, timeout: float) -> int:
+    ready = state.ready_file(name)
+    ready.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "horizon_publisher", "sandbox", command, "--state-dir", str(state.root)]
+    tracked = processes.start(state.root, name, argv)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready.exists():
+            port: int = json.loads(ready.read_text())["port"]
+            return port
+        if not processes.is_running(tracked):
+            raise SandboxError(f"{name} exited during start-up:\n{processes.log_tail(tracked)}")
+        time.sleep(0.05)
+    raise SandboxError(f"{name} did not start within {timeout:.0f} s:\n{processes.log_tail(tracked)}")
+
+
+def _wait_http(url: str, ca: Path, timeout: float, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, verify=str(ca), timeout=2, headers=headers).ok:
+                return
+        except requests.RequestException as error:
+            last = type(error).__name__
+        time.sleep(0.1)
+    raise SandboxError(f"{url} did not answer within {timeout:.0f} s ({last})")
+
+
+def _endpoints(
+    state: StateDir, settings: SandboxSettings, api_url: str, auth_port: int, registry_port: int
+) -> dict[str, Any]:
+    pki = state.pki(settings)
+    host = pki.registry_host
+    return {
+        "flavor": settings.flavor,
+        "appsDomain": settings.apps_domain,
+        "kubernetes": {
+            "url": api_url,
+            "caFile": str(pki.ca_cert),
+            "kubeconfig": str(state.kubeconfig),
+            "adminTokenFile": str(state.admin_token_file),
+        },
+        "registry": {
+            "host": host,
+            "address": f"127.0.0.1:{registry_port}",
+            "url": f"https://127.0.0.1:{registry_port}",
+            # curl --connect-to syntax; the operator reads it from HORIZON_PUBLISHER_CONNECT_TO.
+            "connectTo": f"{host}:443:127.0.0.1:{registry_port}",
+            "caFile": str(pki.ca_cert),
+            "tokenRealm": token_realm_url(auth_port),
+        },
+        # The Exchange emulator joins the sandbox with the EdgePublication reconcile (issue 4).
+        "exchange": None,
+    }
+
+
+def _write_kubeconfig(state: StateDir, api_url: str, ca: Path) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "sandbox", "cluster": {"server": api_url, "certificate-authority": str(ca)}}],
+        "users": [{"name": "sandbox-admin", "user": {"token": state.admin_token()}}],
+        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin"}}],
+        "current-context": "sandbox",
+    }
+    write_json(state.kubeconfig, config, mode=0o600)  # JSON is valid YAML; kubectl reads it
+
+
+def _running(state: StateDir) -> list[str]:
+    return [name for name, tracked in processes.load(state.root).items() if processes.is_running(tracked)]
+
+
+def down(state_dir: Path, *, out: Callable[[str], None] = print) -> int:
+    state = StateDir(state_dir.resolve())
+    # Reverse start order: nothing is left talking to a service that is already gone.
+    names = [*reversed(SERVICES)] + [
+        name for name in processes.load(state.root) if name not in SERVICES
+    ]
+    stopped = [name for name in names if processes.stop(state.root, name)]
+    for name in SERVICES:
+        state.ready_file(name).unlink(missing_ok=True)
+    out(f"stopped: {', '.join(stopped)}" if stopped else f"nothing was running in {state.root}")
+    return 0
+
+
+def status(state_dir: Path, *, out: Callable[[str], None] = print) -> int:
+    """Exit 0 when every sandbox service runs, 1 otherwise."""
+    state = StateDir(state_dir.resolve())
+    tracked = processes.load(state.root)
+    all_up = True
+    for name in [*SERVICES, *(n for n in tracked if n not in SERVICES)]:
+        entry = tracked.get(name)
+        alive = entry is not None and processes.is_running(entry)
+        all_up &= alive or name not in SERVICES
+        out(f"{name:16} {'running, pid ' + str(entry.pid) if alive and entry else 'stopped'}")
+    return 0 if all_up else 1
