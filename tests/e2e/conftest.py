@@ -31,13 +31,16 @@ class Sandbox:
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 60, input_text: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         kubectl = shutil.which("kubectl")
         assert kubectl, "kubectl is required (scripts/setup.sh installs it)"
         result = subprocess.run(
             [kubectl, "--kubeconfig", str(self.kubeconfig), *args],
             capture_output=True,
             text=True,
+            input=input_text,
             timeout=timeout,
             check=False,
         )
@@ -46,9 +49,28 @@ class Sandbox:
         return result
 
     def api_client(self) -> Any:
-        from kubernetes import client, config
+        from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def custom_objects(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client())
+
+    def ensure_namespace(self, name: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            self.core().create_namespace({"metadata": {"name": name}})
+        except ApiException as error:
+            if error.status != 409:
+                raise
+
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client())
 
 
 def start_sandbox(state_dir: Path, flavor: str = "openshift") -> Sandbox:
@@ -83,7 +105,8 @@ def operator(sandbox: Sandbox) -> Iterator[RunningOperator]:
         "HORIZON_PUBLISHER_CONNECT_TO": sandbox.endpoints["registry"]["connectTo"],
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
-    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness]
+    # Watching one namespace keeps the operator off the objects other e2e tests drive by hand.
+    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, "-n", "operator-e2e", "-v"]
     tracked = processes.start(sandbox.state_dir, "operator-under-test", argv, env=env)
     running = RunningOperator(tracked, sandbox.state_dir)
     try:

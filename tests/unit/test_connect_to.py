@@ -168,16 +168,21 @@ def echo_port() -> Iterator[int]:
 
 
 def test_mapped_request_dials_the_address_with_the_original_host_header(echo_port: int) -> None:
-    session = mount_connect_to(requests.Session(), [parse_connect_to(f"svc.cluster.test:80:127.0.0.1:{echo_port}")])
+    entry = parse_connect_to(f"svc.cluster.test:80:127.0.0.1:{echo_port}")
+    session = mount_connect_to(requests.Session(), [entry])
     # A dead proxy in the environment or session must not catch mapped requests.
     session.proxies = {"http": "http://127.0.0.1:9", "https": "http://127.0.0.1:9"}
     assert session.get("http://svc.cluster.test/", timeout=5).text == "svc.cluster.test"
     assert session.get("http://SVC.cluster.test:80/", timeout=5).text == "svc.cluster.test:80"
     session.proxies = {}
     assert session.get(f"http://127.0.0.1:{echo_port}/", timeout=5).text == f"127.0.0.1:{echo_port}"
+    session.close()
 
 
 def test_unmapped_hosts_are_not_redirected(echo_port: int) -> None:
-    session = mount_connect_to(requests.Session(), [parse_connect_to(f"svc.cluster.test:80:127.0.0.1:{echo_port}")])
-    with pytest.raises(requests.exceptions.ConnectionError):
+    entry = parse_connect_to(f"svc.cluster.test:80:127.0.0.1:{echo_port}")
+    with (
+        mount_connect_to(requests.Session(), [entry]) as session,
+        pytest.raises(requests.exceptions.ConnectionError),
+    ):
         session.get("http://unmapped.invalid/", timeout=5)

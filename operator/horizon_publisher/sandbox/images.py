@@ -165,10 +165,22 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._verify = verify
+        self._own_session = session is None
         self._session = session or requests.Session()
         self._timeout = timeout
         self._tokens: dict[str, str] = {}
         self._use_basic = False
+
+    def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def request(
         self,
@@ -327,8 +339,8 @@ def push_image(
     session: requests.Session | None = None,
 ) -> str:
     """Push a one-layer image for one platform under ``tag``; returns the manifest digest."""
-    client = RegistryClient(base_url, credentials=credentials, verify=verify, session=session)
-    return client.push(repository, tag, build_image(repository, tag, arch=arch, os=os, media=media))
+    with RegistryClient(base_url, credentials=credentials, verify=verify, session=session) as client:
+        return client.push(repository, tag, build_image(repository, tag, arch=arch, os=os, media=media))
 
 
 def push_index(
@@ -344,11 +356,13 @@ def push_index(
     session: requests.Session | None = None,
 ) -> IndexDigests:
     """Push one image per arch (by digest), then the index / manifest list under ``tag``."""
-    client = RegistryClient(base_url, credentials=credentials, verify=verify, session=session)
     images = [build_image(repository, tag, arch=arch, os=os, media=media) for arch in arches]
-    per_arch = {arch: client.push(repository, image.digest, image) for arch, image in zip(arches, images, strict=True)}
-    body, media_type = build_index(images, media=media)
-    return IndexDigests(client.put_manifest(repository, tag, body, media_type), per_arch)
+    with RegistryClient(base_url, credentials=credentials, verify=verify, session=session) as client:
+        per_arch = {
+            arch: client.push(repository, image.digest, image) for arch, image in zip(arches, images, strict=True)
+        }
+        body, media_type = build_index(images, media=media)
+        return IndexDigests(client.put_manifest(repository, tag, body, media_type), per_arch)
 
 
 def resolve_digest(
@@ -361,5 +375,5 @@ def resolve_digest(
     session: requests.Session | None = None,
 ) -> str:
     """The digest ``repository:reference`` resolves to (index digest for multi-arch tags)."""
-    client = RegistryClient(base_url, credentials=credentials, verify=verify, session=session)
-    return client.resolve_digest(repository, reference)
+    with RegistryClient(base_url, credentials=credentials, verify=verify, session=session) as client:
+        return client.resolve_digest(repository, reference)

@@ -437,4 +437,3 @@ class KubeReviewAuthorizer:
         if not isinstance(answer, dict):
             raise AuthBackendError(f"POST {path}: the answer is not a JSON object")
         return response.status, answer
-

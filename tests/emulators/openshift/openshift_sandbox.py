@@ -3,6 +3,8 @@ and clients for it: the official ``kubernetes`` client, ``requests`` and kubectl
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import subprocess
 import time
@@ -12,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import kubernetes.client as k8s
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from horizon_publisher.sandbox.kubeapi.cluster import InMemoryCluster
 from horizon_publisher.sandbox.kubeapi.runner import EmulatorThread
@@ -19,9 +25,39 @@ from horizon_publisher.sandbox.openshift import SandboxClusterConfig, install
 from horizon_publisher.sandbox.openshift.config import generate_ca_pem, generate_rsa_key_pem
 
 KUBECTL = "/usr/bin/kubectl"
+
+
+def _serving_material() -> tuple[str, str, str]:
+    """(CA PEM, server certificate PEM for 127.0.0.1, server key PEM): kubectl sends tokens only over TLS."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-kube-apiserver-ca")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                    x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return ca.public_bytes(pem).decode(), cert.public_bytes(pem).decode(), key_pem.decode()
+
+
+CA_PEM, SERVER_CERT_PEM, SERVER_KEY_PEM = _serving_material()
 MATERIAL = {
     "sa_signing_key_pem": generate_rsa_key_pem(),
-    "api_server_ca_pem": generate_ca_pem("sandbox-api"),
+    "api_server_ca_pem": CA_PEM,
     "ingress_ca_pem": generate_ca_pem("sandbox-ingress"),
 }
 
@@ -58,6 +94,7 @@ class Sandbox:
     def client(self, token: str | None = None) -> k8s.ApiClient:
         configuration = k8s.Configuration()
         configuration.host = self.url
+        configuration.ssl_ca_cert = str(self.api.ca_file)
         configuration.api_key = {"authorization": token or self.admin_token}
         configuration.api_key_prefix = {"authorization": "Bearer"}
         client = k8s.ApiClient(configuration)
@@ -111,7 +148,11 @@ def start_sandbox(workdir: Path, **overrides: Any) -> Sandbox:
     clock = FakeClock()
     cluster = InMemoryCluster()
     install(cluster, config, clock=clock)
-    api = EmulatorThread(cluster).start()
+    ca_file, cert_file, key_file = workdir / "ca.crt", workdir / "tls.crt", workdir / "tls.key"
+    ca_file.write_text(CA_PEM)
+    cert_file.write_text(SERVER_CERT_PEM)
+    key_file.write_text(SERVER_KEY_PEM)
+    api = EmulatorThread(cluster, tls=(cert_file, key_file), ca_file=ca_file).start()
     return Sandbox(api, config, clock, workdir)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ PULLER = ("someone", "puller-token")
 UPDATER = ("x", "updater-token")
 ADMIN = ("kubeadmin", "admin-token")
 ROBOT = ("robot", "robot-password")
+OpenClient = Callable[[Creds], RegistryClient]
 
 
 def push(registry: SandboxRegistry, repository: str, tag: str, credentials: Creds) -> str:
@@ -57,14 +59,28 @@ def jwt_part(token: str, index: int) -> Any:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
+@pytest.fixture
+def open_client(token_registry: SandboxRegistry) -> Iterator[OpenClient]:
+    """Registry clients for the test, closed at its end."""
+    clients: list[RegistryClient] = []
+
+    def make(credentials: Creds) -> RegistryClient:
+        clients.append(RegistryClient(token_registry.url, credentials=credentials, verify=token_registry.ca))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
 def sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def test_push_then_pull_with_kubernetes_tokens(token_registry: SandboxRegistry) -> None:
+def test_push_then_pull_with_kubernetes_tokens(token_registry: SandboxRegistry, open_client: OpenClient) -> None:
     digest = push(token_registry, "demo/web", "v1", PUSHER)
 
-    client = RegistryClient(token_registry.url, credentials=PULLER, verify=token_registry.ca)
+    client = open_client(PULLER)
     assert client.resolve_digest("demo/web", "v1") == digest
     scope = "repository:demo/web:pull"
     manifest = client.request("GET", "/v2/demo/web/manifests/v1", scope=scope, headers={"Accept": OCI_MANIFEST})
@@ -129,9 +145,11 @@ def test_repository_names_must_be_project_slash_name(token_registry: SandboxRegi
 
 
 @pytest.mark.parametrize(("credentials", "status"), [(PUSHER, 401), (PULLER, 401), (ADMIN, 200)])
-def test_catalog_needs_cluster_wide_list(token_registry: SandboxRegistry, credentials: Creds, status: int) -> None:
+def test_catalog_needs_cluster_wide_list(
+    token_registry: SandboxRegistry, open_client: OpenClient, credentials: Creds, status: int
+) -> None:
     push(token_registry, "demo/listed", "v1", PUSHER)
-    client = RegistryClient(token_registry.url, credentials=credentials, verify=token_registry.ca)
+    client = open_client(credentials)
     response = client.request("GET", "/v2/_catalog", scope="registry:catalog:*")
     assert response.status_code == status
     if status == 200:
@@ -198,7 +216,9 @@ def _platform_key(platform: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize(("media", "index_type"), [("oci", OCI_INDEX), ("docker", DOCKER_LIST)])
-def test_index_digests_match_the_registry(token_registry: SandboxRegistry, media: Any, index_type: str) -> None:
+def test_index_digests_match_the_registry(
+    token_registry: SandboxRegistry, open_client: OpenClient, media: Any, index_type: str
+) -> None:
     tag = f"v1-{media}"
     pushed = push_index(
         token_registry.url,
@@ -210,7 +230,7 @@ def test_index_digests_match_the_registry(token_registry: SandboxRegistry, media
         media=media,
     )
     assert len(set(pushed.per_arch.values())) == 3
-    client = RegistryClient(token_registry.url, credentials=PULLER, verify=token_registry.ca)
+    client = open_client(PULLER)
     assert client.resolve_digest("demo/multi", tag) == pushed.index
     for digest in pushed.per_arch.values():
         assert client.resolve_digest("demo/multi", digest) == digest

@@ -117,7 +117,22 @@ def compile_expression(source: str) -> CompiledExpression:
         runner = _ENV.program(tree, functions=FUNCTIONS)
     except Exception as error:  # cel-python refuses some constructs only at transpile time
         raise CelCompileError(f"compilation failed: ERROR: <input>:1:1: {error}") from None
+    _fix_has_macro(runner)
     return CompiledExpression(source, tree, runner, uses_identifier(tree, "oldSelf"))
+
+
+_HAS_MACRO_LINE = re.compile(r"^(ex_\d+ = lambda activation: )(not isinstance\(.*\))$", re.MULTILINE)
+
+
+def _fix_has_macro(runner: celpy.Runner) -> None:
+    """cel-python 0.5 transpiles ``has()`` to a Python bool, which ``||``, ``!`` and ``?:`` reject."""
+    transpiler = getattr(runner, "tp", None)
+    if transpiler is None:
+        return
+    fixed = _HAS_MACRO_LINE.sub(r"\1celpy.celtypes.BoolType(\2)", transpiler.source_text)
+    if fixed != transpiler.source_text:
+        transpiler.source_text = fixed
+        transpiler.executable_code = compile(fixed, "<string>", "exec")
 
 
 def evaluate(expression: CompiledExpression, variables: dict[str, Any]) -> Any:
@@ -242,20 +257,37 @@ def _string_value(text: str, schema_format: str | None) -> Any:
     return celtypes.StringType(text)
 
 
-def to_cel(value: Any, schema: JSON | None, *, resource_root: bool = False) -> Any:
-    """Convert a JSON value to CEL, typed by its schema (unknown parts converted as plain JSON)."""
+Memo = dict[tuple[int, int, bool], Any]
+
+
+def to_cel(value: Any, schema: JSON | None, *, resource_root: bool = False, memo: Memo | None = None) -> Any:
+    """Convert a JSON value to CEL, typed by its schema (unknown parts converted as plain JSON).
+
+    ``memo`` shares conversions between the rules of one validation pass: the object must not
+    change while the memo is in use.
+    """
     if value is None:
         return None
     if schema is None:
         return json_to_cel(value)
-    if resource_root or schema.get("x-kubernetes-embedded-resource"):
-        schema = with_resource_meta(schema)
+    if not isinstance(value, (dict, list)):
+        return _scalar_to_cel(value, schema)
+    key = (id(value), id(schema), resource_root)
+    if memo is not None and key in memo:
+        return memo[key]
+    typed = with_resource_meta(schema) if resource_root or schema.get("x-kubernetes-embedded-resource") else schema
     if isinstance(value, dict):
-        return _object_to_cel(value, schema)
-    if isinstance(value, list):
-        items = schema.get("items")
+        result: Any = _object_to_cel(value, typed, memo)
+    else:
+        items = typed.get("items")
         item_schema = items if isinstance(items, dict) else None
-        return celtypes.ListType([to_cel(v, item_schema) for v in value])
+        result = celtypes.ListType([to_cel(v, item_schema, memo=memo) for v in value])
+    if memo is not None:
+        memo[key] = result
+    return result
+
+
+def _scalar_to_cel(value: Any, schema: JSON) -> Any:
     if isinstance(value, str):
         return _string_value(value, schema.get("format"))
     return _number_to_cel(value, schema.get("type"))
@@ -272,7 +304,7 @@ def _number_to_cel(value: Any, schema_type: Any) -> Any:
     return json_to_cel(value)
 
 
-def _object_to_cel(value: JSON, schema: JSON) -> celtypes.MapType:
+def _object_to_cel(value: JSON, schema: JSON, memo: Memo | None) -> celtypes.MapType:
     properties: JSON = schema.get("properties") or {}
     extra = schema.get("additionalProperties")
     extra_schema = extra if isinstance(extra, dict) else None
@@ -281,9 +313,9 @@ def _object_to_cel(value: JSON, schema: JSON) -> celtypes.MapType:
         if key in properties:
             name = escape_property(key)
             if name is not None:
-                out[celtypes.StringType(name)] = to_cel(item, properties[key])
+                out[celtypes.StringType(name)] = to_cel(item, properties[key], memo=memo)
         elif extra is not None or schema.get("x-kubernetes-preserve-unknown-fields") or not properties:
-            out[celtypes.StringType(key)] = to_cel(item, extra_schema)
+            out[celtypes.StringType(key)] = to_cel(item, extra_schema, memo=memo)
         # else: a field the schema does not declare (metadata.labels at a resource root) is
         # invisible to CEL, as in cel-go where the declared type has no such field
     return celtypes.MapType(out)

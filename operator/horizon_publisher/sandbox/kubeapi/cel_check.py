@@ -201,7 +201,7 @@ class _Checker:
         self.problems.append((getattr(token, "line", 1) or 1, getattr(token, "column", 1) or 1, text))
 
     def infer(self, node: Any) -> _Type:
-        if not isinstance(node, lark.Tree[Any]):
+        if not isinstance(node, lark.Tree):
             return None
         handler = getattr(self, f"_{node.data}", None)
         if handler is not None:
@@ -315,18 +315,18 @@ class _Checker:
 
 def _single_child_chain(node: Any) -> Any:
     """Descend through wrapper nodes (expr -> ... -> member -> primary) to the meaningful one."""
-    while isinstance(node, lark.Tree[Any]) and len(node.children) == 1 and isinstance(node.children[0], lark.Tree[Any]):
+    while isinstance(node, lark.Tree) and len(node.children) == 1 and isinstance(node.children[0], lark.Tree):
         node = node.children[0]
     return node
 
 
 def _simple_name(node: Any) -> str | None:
     inner = _single_child_chain(node)
-    if isinstance(inner, lark.Tree[Any]) and inner.data == "ident":
+    if isinstance(inner, lark.Tree) and inner.data == "ident":
         return str(inner.children[0])
     return None
 
 
 def _find_member_dot(node: Any) -> lark.Tree[Any] | None:
     inner = _single_child_chain(node)
-    return inner if isinstance(inner, lark.Tree[Any]) and inner.data == "member_dot" else None
+    return inner if isinstance(inner, lark.Tree) and inner.data == "member_dot" else None

@@ -74,14 +74,19 @@ def unauthorized() -> ApiError:
 
 
 def field_error(field: str, message: str, reason: str = "FieldValueInvalid") -> JSON:
-    """One ``causes`` entry; ``message`` is the part after the field path."""
-    return {"reason": reason, "message": f"{field}: {message}", "field": field}
+    """One ``causes`` entry; ``message`` is the error body, without the field path (as the real one)."""
+    return {"reason": reason, "message": message, "field": field}
 
 
 def invalid(group: str, kind: str, name: str, causes: list[JSON]) -> ApiError:
     """422 Invalid, worded like ``Secret "x" is invalid: data[a b]: Invalid value: ...``."""
     qualified_kind = f"{kind}.{group}" if group else kind
-    summary = causes[0]["message"] if len(causes) == 1 else "[" + ", ".join(c["message"] for c in causes) + "]"
+    texts: list[str] = []
+    for cause in causes:
+        text = f"{cause['field']}: {cause['message']}" if cause.get("field") else cause["message"]
+        if text not in texts:
+            texts.append(text)
+    summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     details: JSON = {"name": name, "group": group, "kind": kind, "causes": causes}
     return ApiError(422, "Invalid", f'{qualified_kind} "{name}" is invalid: {summary}', details)
 

@@ -66,13 +66,13 @@ class EmulatorThread:
         for namespace in self._namespaces:
             self.cluster.ensure_namespace(namespace)
         app = create_app(self.cluster, admin_token=self.admin_token, bookmark_interval=self._bookmark_interval)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         context = None
         if self._tls is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(self._tls[0]), str(self._tls[1]))
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
         server = site._server  # aiohttp exposes the bound port only here
         assert isinstance(server, asyncio.base_events.Server)

@@ -16,7 +16,7 @@ from typing import Any
 from celpy import celtypes
 
 from .api import JSON
-from .cel import CelCompileError, CelEvalError, compile_expression, evaluate, optional_of, to_cel
+from .cel import CelCompileError, CelEvalError, Memo, compile_expression, evaluate, optional_of, to_cel
 from .cel_check import normalize_field_path
 from .schema_errors import (
     DUPLICATE,
@@ -45,6 +45,7 @@ class RuleRunner:
     def __init__(self, update: bool) -> None:
         self.update = update
         self.errors: list[FieldError] = []
+        self.memo: Memo = {}  # CEL values of the object's parts, shared by all rules of this pass
 
     def node(self, schema: JSON, value: Any, old: Any, path: str, *, root: bool, unchanged: bool) -> None:
         if value is None:
@@ -90,8 +91,8 @@ class RuleRunner:
         if compiled.uses_old_self and old is MISSING and not optional_old_self:
             return  # transition rules need an old value to compare with
         embedded = root or bool(schema.get("x-kubernetes-embedded-resource"))
-        self_value = to_cel(value, schema, resource_root=embedded)
-        old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded)
+        self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo)
+        old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded, memo=self.memo)
         variables: dict[str, Any] = {"self": self_value}
         if compiled.uses_old_self:
             variables["oldSelf"] = optional_of(old_value) if optional_old_self else old_value

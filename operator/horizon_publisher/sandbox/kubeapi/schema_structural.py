@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from .api import JSON
+from .go_regex import RegexError, compile_pattern, regex_error_text
 from .schema_defaults import prune
 from .schema_errors import go_json, go_quote
-from .go_regex import RegexError, compile_pattern, regex_error_text
 from .schema_values import ValueValidator
 
 _TYPES = ("array", "boolean", "integer", "number", "object", "string")

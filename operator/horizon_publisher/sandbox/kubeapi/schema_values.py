@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .api import JSON
+from .go_regex import RegexError, compile_pattern, regex_error_text
 from .schema_errors import (
     NIL_PATH,
     FieldError,
@@ -26,7 +27,6 @@ from .schema_errors import (
     too_many,
     type_invalid,
 )
-from .go_regex import RegexError, compile_pattern, regex_error_text
 from .schema_formats import string_format_check
 
 MISSING: Any = object()  # no old value to compare with (create, or an uncorrelatable part)
@@ -78,6 +78,11 @@ def _type_matches(types: list[str], value: Any) -> bool:
     return kind == "integer" and "number" in types
 
 
+def _fewest(results: list[list[FieldError]]) -> list[FieldError]:
+    """The alternative that failed least (kube-openapi reports the one with the most passing checks)."""
+    return min(results, key=len)
+
+
 def _bound(value: Any, bound: Any) -> str:
     if isinstance(value, int) and float(bound).is_integer():
         return str(int(bound))
@@ -122,13 +127,15 @@ class ValueValidator:
 
     def _combinators(self, schema: JSON, value: Any, path: str) -> list[FieldError]:
         errors: list[FieldError] = []
+        if not any(k in schema for k in ("anyOf", "oneOf", "allOf", "not")):
+            return errors
         quoted = go_quote(path)
         any_of = [s for s in schema.get("anyOf") or [] if isinstance(s, dict)]
         if any_of:
             results = [ValueValidator(False).node(s, value, path) for s in any_of]
             if all(results):
                 errors.append(invalid(NIL_PATH, "", f"{quoted} must validate at least one schema (anyOf)"))
-                errors.extend(min(results, key=lambda result: len(result)))
+                errors.extend(_fewest(results))
         one_of = [s for s in schema.get("oneOf") or [] if isinstance(s, dict)]
         if one_of:
             results = [ValueValidator(False).node(s, value, path) for s in one_of]
@@ -137,7 +144,7 @@ class ValueValidator:
                 found = "Found none valid" if valid == 0 else f"Found {valid} valid alternatives"
                 errors.append(invalid(NIL_PATH, "", f"{quoted} must validate one and only one schema (oneOf). {found}"))
                 if valid == 0:
-                    errors.extend(min(results, key=lambda result: len(result)))
+                    errors.extend(_fewest(results))
         all_of = [s for s in schema.get("allOf") or [] if isinstance(s, dict)]
         if all_of:
             results = [ValueValidator(False).node(s, value, path) for s in all_of]

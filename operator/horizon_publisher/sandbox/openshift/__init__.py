@@ -48,6 +48,8 @@ from horizon_publisher.sandbox.openshift.config import Clock, SandboxClusterConf
 from horizon_publisher.sandbox.openshift.image_registry import ImageRegistryOperator
 from horizon_publisher.sandbox.openshift.ingress_ca import TrustBundlePublisher
 from horizon_publisher.sandbox.openshift.projects import Projects
+from horizon_publisher.sandbox.openshift.protobuf_bodies import MEDIA_TYPE as PROTOBUF_MEDIA_TYPE
+from horizon_publisher.sandbox.openshift.protobuf_bodies import decode_body
 from horizon_publisher.sandbox.openshift.rbac_cluster import (
     AggregationController,
     EscalationCheck,
@@ -66,9 +68,7 @@ from horizon_publisher.sandbox.openshift.tokens import ServiceAccountTokens
 __all__ = ["SandboxClusterConfig", "install"]
 
 
-def install(
-    cluster: Cluster, config: SandboxClusterConfig | None = None, *, clock: Clock = time.time
-) -> None:
+def install(cluster: Cluster, config: SandboxClusterConfig | None = None, *, clock: Clock = time.time) -> None:
     """Add the cluster behaviours of ``config.flavor`` to ``cluster`` and seed a fresh cluster's objects.
 
     Call once, before serving. ``clock`` (epoch seconds) drives token times and timestamps.
@@ -107,6 +107,9 @@ def install(
         return outcome
 
     Reviews(cluster, authorizer, review_token).install()
+    add_body_decoder = getattr(cluster, "add_body_decoder", None)
+    if callable(add_body_decoder):  # kubectl's typed clients POST protobuf to the endpoints above
+        add_body_decoder(PROTOBUF_MEDIA_TYPE, decode_body)
     trust = TrustBundlePublisher(cluster, config)
     trust.install()
     defaults = NamespaceDefaults(cluster, config)

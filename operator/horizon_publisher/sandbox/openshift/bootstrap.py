@@ -93,9 +93,7 @@ class NamespaceDefaults:
 
 def seed_rbac(cluster: Cluster, config: SandboxClusterConfig) -> None:
     roles = KUBERNETES_CLUSTER_ROLES + (OPENSHIFT_CLUSTER_ROLES if config.is_openshift else ())
-    bindings = KUBERNETES_CLUSTER_ROLE_BINDINGS + (
-        OPENSHIFT_CLUSTER_ROLE_BINDINGS if config.is_openshift else ()
-    )
+    bindings = KUBERNETES_CLUSTER_ROLE_BINDINGS + (OPENSHIFT_CLUSTER_ROLE_BINDINGS if config.is_openshift else ())
     for role in roles:
         create_if_missing(cluster, CLUSTER_ROLES, role)
     for cluster_binding in bindings:

@@ -63,9 +63,7 @@ class SandboxClusterConfig:
         if not filled.sa_signing_key_pem:
             filled = dataclasses.replace(filled, sa_signing_key_pem=generate_rsa_key_pem())
         if not filled.api_server_ca_pem:
-            filled = dataclasses.replace(
-                filled, api_server_ca_pem=generate_ca_pem("sandbox-kube-apiserver-ca")
-            )
+            filled = dataclasses.replace(filled, api_server_ca_pem=generate_ca_pem("sandbox-kube-apiserver-ca"))
         if filled.is_openshift and not filled.ingress_ca_pem:
             filled = dataclasses.replace(filled, ingress_ca_pem=generate_ca_pem("ingress-operator@sandbox"))
         return filled

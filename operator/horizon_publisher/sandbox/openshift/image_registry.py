@@ -167,9 +167,7 @@ class ImageRegistryOperator:
         elif state == "Removed":
             self._apply_route(False)
         status = config.get("status") or {}
-        conditions = merge_conditions(
-            status.get("conditions") or [], _conditions(state, now_rfc3339(self._clock))
-        )
+        conditions = merge_conditions(status.get("conditions") or [], _conditions(state, now_rfc3339(self._clock)))
         patch: JSON = {
             "conditions": conditions,
             "observedGeneration": config["metadata"].get("generation", 1),

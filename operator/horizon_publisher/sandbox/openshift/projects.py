@@ -54,16 +54,12 @@ def validated_request_name(body: JSON) -> str:
     """422 for a bad name or display name, then 403 for reserved names, as the real strategy orders them."""
     name = str((body.get("metadata") or {}).get("name") or "")
     if not name:
-        cause = field_error(
-            "metadata.name", "Required value: name or generateName is required", "FieldValueRequired"
-        )
+        cause = field_error("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")
         raise invalid(GROUP, "ProjectRequest", name, [cause])
     causes = [field_error("metadata.name", p) for p in _name_problems(name)]
     display_name = body.get("displayName", "")
     if isinstance(display_name, str) and ("\n" in display_name or "\t" in display_name):
-        causes.append(
-            field_error("displayName", f'Invalid value: "{display_name}": may not contain a new line or tab')
-        )
+        causes.append(field_error("displayName", f'Invalid value: "{display_name}": may not contain a new line or tab'))
     if causes:
         raise invalid(GROUP, "ProjectRequest", name, causes)
     if name in FORBIDDEN_NAMES:
@@ -159,9 +155,7 @@ class Projects:
             for ns in self._cluster.list(NAMESPACES)
             if self._authz.decide(
                 request.user,
-                ResourceAttributes(
-                    "get", "", "namespaces", "", ns["metadata"]["name"], ns["metadata"]["name"]
-                ),
+                ResourceAttributes("get", "", "namespaces", "", ns["metadata"]["name"], ns["metadata"]["name"]),
             ).allowed
         ]
         return 200, {"kind": "ProjectList", "apiVersion": f"{GROUP}/v1", "metadata": {}, "items": visible}

@@ -70,9 +70,7 @@ def go_quote_list(values: Iterable[str]) -> str:
     return "[" + " ".join(f'"{v}"' for v in values) + "]"
 
 
-def rule(
-    verbs: Sequence[str], groups: Sequence[str], resources: Sequence[str], names: Sequence[str] = ()
-) -> JSON:
+def rule(verbs: Sequence[str], groups: Sequence[str], resources: Sequence[str], names: Sequence[str] = ()) -> JSON:
     """A rule as JSON, for writing bootstrap roles compactly."""
     out: JSON = {"verbs": list(verbs), "apiGroups": list(groups), "resources": list(resources)}
     if names:

@@ -102,9 +102,7 @@ class EscalationCheck:
             namespace = new["metadata"].get("namespace", "") if key == ROLE_BINDINGS else ""
             role_ref = new.get("roleRef") or {}
             role_resource = "clusterroles" if role_ref.get("kind") == "ClusterRole" else "roles"
-            bind = ResourceAttributes(
-                "bind", RBAC_GROUP, role_resource, "", namespace, role_ref.get("name", "")
-            )
+            bind = ResourceAttributes("bind", RBAC_GROUP, role_resource, "", namespace, role_ref.get("name", ""))
             if self._authz.decide(user, bind).allowed:
                 return
             role = (
@@ -136,9 +134,7 @@ class EscalationCheck:
                 return
             held = self._authz.rules(user, namespace)
             if new.get("aggregationRule") and missing_rules(held, FULL_AUTHORITY):
-                raise forbidden(
-                    resource, name, "must have cluster-admin privileges to use the aggregationRule"
-                )
+                raise forbidden(resource, name, "must have cluster-admin privileges to use the aggregationRule")
             missing = missing_rules(held, [PolicyRule.from_json(r) for r in new.get("rules") or ()])
             if missing:
                 raise forbidden(resource, name, escalation_message(user, missing))

@@ -186,9 +186,7 @@ KUBERNETES_CLUSTER_ROLES: tuple[JSON, ...] = (
     cluster_role(
         "system:basic-user",
         [
-            rule(
-                ["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]
-            ),
+            rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
         ],
     ),
@@ -323,9 +321,7 @@ OPENSHIFT_CLUSTER_ROLES: tuple[JSON, ...] = (
 
 OPENSHIFT_CLUSTER_ROLE_BINDINGS: tuple[JSON, ...] = (
     binding("ClusterRoleBinding", "basic-users", "basic-user", [group("system:authenticated")]),
-    binding(
-        "ClusterRoleBinding", "self-provisioners", "self-provisioner", [group("system:authenticated:oauth")]
-    ),
+    binding("ClusterRoleBinding", "self-provisioners", "self-provisioner", [group("system:authenticated:oauth")]),
     binding(
         "ClusterRoleBinding",
         "cluster-admins",
@@ -385,9 +381,7 @@ def aggregate_cluster_roles(roles: Iterable[JSON]) -> dict[str, list[JSON]]:
     """
     by_name = {r["metadata"]["name"]: r for r in roles}
     current = {name: list(r.get("rules") or []) for name, r in by_name.items()}
-    aggregated = {
-        n: r for n, r in by_name.items() if (r.get("aggregationRule") or {}).get("clusterRoleSelectors")
-    }
+    aggregated = {n: r for n, r in by_name.items() if (r.get("aggregationRule") or {}).get("clusterRoleSelectors")}
     for _ in range(len(by_name) + 1):
         changed = False
         for name, role in aggregated.items():

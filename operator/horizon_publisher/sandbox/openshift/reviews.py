@@ -37,12 +37,8 @@ TokenReviewer = Callable[[str, tuple[str, ...]], ReviewOutcome]
 
 REVIEW_TYPES = (
     ResourceType(AUTHN, "v1", "tokenreviews", "TokenReview", False, "tokenreview", CREATE_ONLY),
-    ResourceType(
-        AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", False, "selfsubjectreview", CREATE_ONLY
-    ),
-    ResourceType(
-        AUTHZ, "v1", "subjectaccessreviews", "SubjectAccessReview", False, "subjectaccessreview", CREATE_ONLY
-    ),
+    ResourceType(AUTHN, "v1", "selfsubjectreviews", "SelfSubjectReview", False, "selfsubjectreview", CREATE_ONLY),
+    ResourceType(AUTHZ, "v1", "subjectaccessreviews", "SubjectAccessReview", False, "subjectaccessreview", CREATE_ONLY),
     ResourceType(
         AUTHZ,
         "v1",
@@ -112,14 +108,11 @@ def _attributes(kind: str, spec: JSON, *, needs_subject: bool) -> Attributes:
         causes.append(
             field_error(
                 "spec.resourceAttributes",
-                'Invalid value: "null": exactly one of '
-                "nonResourceAttributes or resourceAttributes must be specified",
+                'Invalid value: "null": exactly one of nonResourceAttributes or resourceAttributes must be specified',
             )
         )
     if needs_subject and not spec.get("user") and not spec.get("groups"):
-        causes.append(
-            field_error("spec.user", 'Invalid value: "": at least one of user or group must be specified')
-        )
+        causes.append(field_error("spec.user", 'Invalid value: "": at least one of user or group must be specified'))
     if causes:
         raise invalid(AUTHZ, kind, "", causes)
     if url_attrs:
@@ -160,9 +153,7 @@ class Reviews:
         spec = dict((request.body or {}).get("spec") or {})
         token = spec.get("token")
         if not isinstance(token, str) or not token:
-            raise invalid(
-                AUTHN, "TokenReview", "", [field_error("spec.token", "Required value", "FieldValueRequired")]
-            )
+            raise invalid(AUTHN, "TokenReview", "", [field_error("spec.token", "Required value", "FieldValueRequired")])
         outcome = self._review_token(token, tuple(spec.get("audiences") or ()))
         if outcome.user is None:
             status: JSON = {"user": {}, "error": f"[invalid bearer token, {outcome.error}]"}
@@ -177,9 +168,7 @@ class Reviews:
     def self_subject_review(self, request: SpecialRequest) -> tuple[int, JSON]:
         return _response(request, {}, {"userInfo": user_info_json(request.user)})
 
-    def _decide(
-        self, request: SpecialRequest, user: UserInfo, attrs: Attributes, spec: JSON
-    ) -> tuple[int, JSON]:
+    def _decide(self, request: SpecialRequest, user: UserInfo, attrs: Attributes, spec: JSON) -> tuple[int, JSON]:
         decision = self._authz.decide(user, attrs)
         status: JSON = {"allowed": decision.allowed}
         if decision.reason:
@@ -190,9 +179,7 @@ class Reviews:
         spec = dict((request.body or {}).get("spec") or {})
         attrs = _attributes("SubjectAccessReview", spec, needs_subject=True)
         extra = {k: tuple(v) for k, v in (spec.get("extra") or {}).items()}
-        user = UserInfo(
-            str(spec.get("user", "")), str(spec.get("uid", "")), tuple(spec.get("groups") or ()), extra
-        )
+        user = UserInfo(str(spec.get("user", "")), str(spec.get("uid", "")), tuple(spec.get("groups") or ()), extra)
         return self._decide(request, user, attrs, spec)
 
     def self_subject_access_review(self, request: SpecialRequest) -> tuple[int, JSON]:
@@ -210,11 +197,7 @@ class Reviews:
                 AUTHZ,
                 "LocalSubjectAccessReview",
                 "",
-                [
-                    field_error(
-                        "spec.nonResourceAttributes", 'Invalid value: "": disallowed on this kind of request'
-                    )
-                ],
+                [field_error("spec.nonResourceAttributes", 'Invalid value: "": disallowed on this kind of request')],
             )
         if attrs.namespace and attrs.namespace != namespace:
             raise invalid(
@@ -228,13 +211,9 @@ class Reviews:
                     )
                 ],
             )
-        attrs = ResourceAttributes(
-            attrs.verb, attrs.group, attrs.resource, attrs.subresource, namespace, attrs.name
-        )
+        attrs = ResourceAttributes(attrs.verb, attrs.group, attrs.resource, attrs.subresource, namespace, attrs.name)
         extra = {k: tuple(v) for k, v in (spec.get("extra") or {}).items()}
-        user = UserInfo(
-            str(spec.get("user", "")), str(spec.get("uid", "")), tuple(spec.get("groups") or ()), extra
-        )
+        user = UserInfo(str(spec.get("user", "")), str(spec.get("uid", "")), tuple(spec.get("groups") or ()), extra)
         return self._decide(request, user, attrs, spec)
 
     def self_subject_rules_review(self, request: SpecialRequest) -> tuple[int, JSON]:
@@ -245,9 +224,7 @@ class Reviews:
         rules = self._authz.rules(request.user, namespace)
         resource_rules = [_rule_json(r) for r in rules if not r.non_resource_urls]
         url_rules = [
-            {"verbs": list(r.verbs), "nonResourceURLs": list(r.non_resource_urls)}
-            for r in rules
-            if r.non_resource_urls
+            {"verbs": list(r.verbs), "nonResourceURLs": list(r.non_resource_urls)} for r in rules if r.non_resource_urls
         ]
         status = {"resourceRules": resource_rules, "nonResourceRules": url_rules, "incomplete": False}
         return _response(request, spec, status)

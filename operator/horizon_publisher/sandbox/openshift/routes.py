@@ -118,9 +118,7 @@ class Routes:
             other_meta = other["metadata"]
             if other_meta["namespace"] == meta["namespace"] or is_terminating(other):
                 continue
-            if (other.get("spec") or {}).get("host") != host or (other.get("spec") or {}).get(
-                "path", ""
-            ) != path:
+            if (other.get("spec") or {}).get("host") != host or (other.get("spec") or {}).get("path", "") != path:
                 continue
             if (other_meta.get("creationTimestamp", ""), other_meta["namespace"], other_meta["name"]) < mine:
                 return other
@@ -150,9 +148,7 @@ class Routes:
             "wildcardPolicy": route["spec"].get("wildcardPolicy", "None"),
             "conditions": [admitted],
         }
-        others = [
-            e for e in (route.get("status") or {}).get("ingress") or () if e.get("routerName") != ROUTER_NAME
-        ]
+        others = [e for e in (route.get("status") or {}).get("ingress") or () if e.get("routerName") != ROUTER_NAME]
         self._cluster.merge_patch(
             ROUTES.key, namespace, name, {"status": {"ingress": [*others, entry]}}, subresource="status"
         )
@@ -167,6 +163,4 @@ class Routes:
             if any(c.get("reason") == "HostAlreadyClaimed" for c in entry.get("conditions") or ()):
                 meta = other["metadata"]
                 patch: JSON = {"status": {"ingress": []}}
-                self._cluster.merge_patch(
-                    ROUTES.key, meta["namespace"], meta["name"], patch, subresource="status"
-                )
+                self._cluster.merge_patch(ROUTES.key, meta["namespace"], meta["name"], patch, subresource="status")

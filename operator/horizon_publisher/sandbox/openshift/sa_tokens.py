@@ -122,9 +122,7 @@ class TokenAuthenticator:
         actual = obj["metadata"].get("uid", "")
         if actual != bound.uid:
             kind = bound.kind.lower()
-            raise TokenInvalid(
-                f"{kind} UID ({actual}) does not match service account {kind} ref claim ({bound.uid})"
-            )
+            raise TokenInvalid(f"{kind} UID ({actual}) does not match service account {kind} ref claim ({bound.uid})")
 
     def _check_legacy_secret(self, claims: ServiceAccountClaims, token: str) -> None:
         secret = self._cluster.get(SECRETS, claims.namespace, claims.legacy_secret_name)
@@ -137,9 +135,7 @@ class TokenAuthenticator:
 
 
 def _token_request_error(name: str, field: str, why: str, value: object) -> ApiError:
-    return invalid(
-        "authentication.k8s.io", "TokenRequest", name, [field_error(field, invalid_value(value, why))]
-    )
+    return invalid("authentication.k8s.io", "TokenRequest", name, [field_error(field, invalid_value(value, why))])
 
 
 def _bound_object(cluster: Cluster, namespace: str, account: str, ref: JSON) -> BoundObject:
@@ -155,8 +151,7 @@ def _bound_object(cluster: Cluster, namespace: str, account: str, ref: JSON) -> 
         raise not_found(resource, str(ref.get("name", "")))
     if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName", "default") != account:
         raise bad_request(
-            f'cannot bind token for serviceaccount "{account}" to pod running with different '
-            "serviceaccount name."
+            f'cannot bind token for serviceaccount "{account}" to pod running with different serviceaccount name.'
         )
     uid = obj["metadata"].get("uid", "")
     if ref.get("uid") and ref["uid"] != uid:
@@ -169,9 +164,7 @@ def _bound_object(cluster: Cluster, namespace: str, account: str, ref: JSON) -> 
     return BoundObject(kind, obj["metadata"]["name"], uid)
 
 
-def token_request_handler(
-    cluster: Cluster, tokens: ServiceAccountTokens, max_expiration: int | None
-) -> SpecialHandler:
+def token_request_handler(cluster: Cluster, tokens: ServiceAccountTokens, max_expiration: int | None) -> SpecialHandler:
     """The ``create`` handler of the ``serviceaccounts/token`` subresource."""
 
     def handle(request: SpecialRequest) -> tuple[int, JSON]:
@@ -222,9 +215,7 @@ def token_request_handler(
 class TokensController:
     """Fills legacy token Secrets asynchronously and deletes the ones whose ServiceAccount is gone."""
 
-    def __init__(
-        self, cluster: Cluster, tokens: ServiceAccountTokens, ca_bundle: str, delay_seconds: float
-    ) -> None:
+    def __init__(self, cluster: Cluster, tokens: ServiceAccountTokens, ca_bundle: str, delay_seconds: float) -> None:
         self._cluster = cluster
         self._tokens = tokens
         self._ca_bundle = ca_bundle
@@ -242,9 +233,7 @@ class TokensController:
         if all(data.get(k) for k in ("token", "ca.crt", "namespace")):
             return
         namespace, name = secret["metadata"]["namespace"], secret["metadata"]["name"]
-        schedule(
-            self._delay, f"tokens controller {namespace}/{name}", lambda: self._sync_secret(namespace, name)
-        )
+        schedule(self._delay, f"tokens controller {namespace}/{name}", lambda: self._sync_secret(namespace, name))
 
     def _sync_secret(self, namespace: str, name: str) -> None:
         secret = self._cluster.get(SECRETS, namespace, name)

@@ -128,9 +128,7 @@ class ServiceAccountTokens:
         return self._bound_claims(claims, tuple(audiences) if audiences else self.api_audiences)
 
     def _legacy_claims(self, claims: JSON) -> ServiceAccountClaims:
-        fields = [
-            claims.get(f"{_LEGACY}{k}") for k in ("namespace", "service-account.name", "service-account.uid")
-        ]
+        fields = [claims.get(f"{_LEGACY}{k}") for k in ("namespace", "service-account.name", "service-account.uid")]
         secret_name = claims.get(f"{_LEGACY}secret.name")
         if not all(isinstance(f, str) and f for f in fields) or not isinstance(secret_name, str):
             raise TokenInvalid("token is missing legacy service account claims")

@@ -1,0 +1,107 @@
+"""``horizon-publisher run`` against the sandbox: conditions on first sight, bad input, no secrets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from horizon_publisher.reconcile import publication, service_image
+from tests.e2e.conftest import SAMPLES, RunningOperator, Sandbox, wait_for
+
+NAMESPACE = "operator-e2e"
+GROUP, VERSION = "edge.horizon.dev", "v1alpha1"
+
+
+def _samples_in(namespace: str) -> str:
+    documents = []
+    for path in sorted(SAMPLES.glob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict) and document.get("kind") != "Namespace":
+                document["metadata"]["namespace"] = namespace
+                documents.append(document)
+    return yaml.safe_dump_all(documents)
+
+
+def _observed(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    return bool(status.get("conditions")) and status.get("observedGeneration") == obj["metadata"]["generation"]
+
+
+def _get(sandbox: Sandbox, plural: str, name: str) -> dict[str, Any]:
+    result: dict[str, Any] = sandbox.custom_objects().get_namespaced_custom_object(
+        GROUP, VERSION, NAMESPACE, plural, name
+    )
+    return result
+
+
+def _events_for(sandbox: Sandbox, name: str) -> list[Any]:
+    events = sandbox.core().list_namespaced_event(NAMESPACE).items
+    return [e for e in events if e.involved_object.name == name]
+
+
+def test_samples_get_every_condition_on_first_sight(sandbox: Sandbox, operator: RunningOperator) -> None:
+    sandbox.ensure_namespace(NAMESPACE)
+    sandbox.kubectl("apply", "-f", "-", input_text=_samples_in(NAMESPACE))
+    api = sandbox.custom_objects()
+    for plural, module in (("edgeserviceimages", service_image), ("edgepublications", publication)):
+        items = api.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, plural)["items"]
+        assert items, plural
+        for item in items:
+            name = item["metadata"]["name"]
+            observed = wait_for(lambda p=plural, n=name: (o := _get(sandbox, p, n)) and _observed(o) and o, what=name)
+            conditions = observed["status"]["conditions"]
+            assert [c["type"] for c in conditions] == list(module.condition_types(observed["spec"]))
+            ready = conditions[0]
+            assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "Unknown", "Pending")
+            assert all(c["observedGeneration"] == observed["metadata"]["generation"] for c in conditions)
+    # kstatus and `kubectl wait` read Ready; the printer columns show it.
+    table = sandbox.kubectl("get", "esi", "-n", NAMESPACE).stdout
+    assert "Unknown" in table and "Pending" in table
+
+
+def test_bad_input_is_reported_and_recovered(sandbox: Sandbox, operator: RunningOperator) -> None:
+    sandbox.ensure_namespace(NAMESPACE)
+    manifest = """
+apiVersion: edge.horizon.dev/v1alpha1
+kind: EdgeServiceImage
+metadata: {name: clobber, namespace: operator-e2e}
+spec:
+  registry: {generic: {host: registry.example.com, credentialsSecretRef: {name: pull-secret}}}
+  image: {name: clobber, tag: "1", arches: [amd64]}
+  output: {credentialsSecretName: OUT}
+"""
+    sandbox.kubectl("apply", "-f", "-", input_text=manifest.replace("OUT", "pull-secret"))
+    bad = wait_for(lambda: (o := _get(sandbox, "edgeserviceimages", "clobber")) and _observed(o) and o)
+    ready = bad["status"]["conditions"][0]
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.output.credentialsSecretName" in ready["message"]
+    warning = wait_for(lambda: [e for e in _events_for(sandbox, "clobber") if e.reason == "InvalidSpec"])
+    assert warning[0].type == "Warning"
+    assert "would overwrite" in warning[0].message
+
+    sandbox.kubectl("apply", "-f", "-", input_text=manifest.replace("OUT", "clobber-out"))
+    fixed = wait_for(
+        lambda: (
+            (o := _get(sandbox, "edgeserviceimages", "clobber"))
+            and o["metadata"]["generation"] == 2
+            and _observed(o)
+            and o
+        )
+    )
+    assert fixed["status"]["conditions"][0]["reason"] == "Pending"
+    assert wait_for(lambda: [e for e in _events_for(sandbox, "clobber") if e.reason == "SpecAccepted"])
+    assert len([e for e in _events_for(sandbox, "clobber") if e.reason == "InvalidSpec"]) == 1
+
+
+def test_operator_logs_no_secret(sandbox: Sandbox, operator: RunningOperator) -> None:
+    secrets_seen = [(sandbox.state_dir / "admin-token").read_text().strip()]
+    for document in yaml.safe_load_all(_samples_in(NAMESPACE)):
+        if document.get("kind") == "Secret":
+            values = (document.get("stringData") or {}).items()
+            secrets_seen += [str(v) for k, v in values if any(w in k.lower() for w in ("password", "apikey", "token"))]
+    assert len(secrets_seen) > 2
+    log = operator.log()
+    assert "Initial authentication has finished" in log
+    for secret in secrets_seen:
+        assert secret not in log
