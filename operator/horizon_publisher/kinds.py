@@ -12,7 +12,7 @@ from horizon_publisher.conditions import READY
 class Kind:
     kind: str
     plural: str
-    # Every condition the kind reports, in the order a reader follows the reconcile; Ready comes first.
+    # Every condition the kind may report, in reconcile order; Ready first. Which apply depends on the spec.
     condition_types: tuple[str, ...]
 
     @property
@@ -36,6 +36,7 @@ SERVICE_IMAGE = Kind(
         "TokenReady",
         "CATrusted",
         "CredentialsReady",
+        "ImageCopied",
         "ImageResolved",
     ),
 )
@@ -49,7 +50,8 @@ PUBLICATION = Kind(
         "Signed",
         "ServicePublished",
         "KeyPublished",
-        "RegistryCredentialsPublished",
+        "CredentialsPublished",
+        "CredentialsValid",
         "PatternPublished",
         "PolicyPublished",
     ),

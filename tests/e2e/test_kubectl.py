@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 
@@ -16,7 +17,14 @@ def test_apply_samples_twice_then_get(sandbox: Sandbox) -> None:
     assert "edgepublication.edge.horizon.dev/hello created" in first.stdout
     second = sandbox.kubectl("apply", "-f", str(SAMPLES))
     assert "edgeserviceimage.edge.horizon.dev/hello unchanged" in second.stdout
-    assert "secret/exchange-credentials unchanged" in second.stdout
+    assert "configmap/weather-horizon-files unchanged" in second.stdout
+    # stringData never comes back from the server, so apply re-sends it: "configured", as on a real cluster.
+    assert "secret/exchange-credentials configured" in second.stdout
+    secret = yaml.safe_load(
+        sandbox.kubectl("get", "secret", "exchange-credentials", "-n", "horizon-demo", "-o", "yaml").stdout
+    )
+    assert "stringData" not in secret
+    assert base64.b64decode(secret["data"]["username"]) == b"publisher"
 
     listing = sandbox.kubectl("get", "esi", "-n", "horizon-demo").stdout
     header = listing.splitlines()[0].split()

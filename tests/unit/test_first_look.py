@@ -37,8 +37,15 @@ def status_of(outcome: Any) -> dict[str, Any]:
                 "ImageResolved",
             ],
         ),
-        ({"ibmCloud": {"namespace": "ns01"}}, ["Ready", "TokenReady", "CredentialsReady", "ImageResolved"]),
-        ({"generic": {"host": "r"}}, ["Ready", "CATrusted", "CredentialsReady", "ImageResolved"]),
+        (
+            {"ibmCloud": {"namespace": "ns01"}},
+            ["Ready", "TokenReady", "ProjectReady", "CredentialsReady", "ImageResolved"],
+        ),
+        ({"generic": {"host": "r"}}, ["Ready", "CredentialsReady", "ImageResolved"]),
+        (
+            {"generic": {"host": "r", "tls": {"caRef": {"name": "ca"}}}},
+            ["Ready", "CATrusted", "CredentialsReady", "ImageResolved"],
+        ),
     ],
 )
 def test_every_condition_unknown_on_first_sight(registry: dict[str, Any], expected: list[str]) -> None:
@@ -47,6 +54,12 @@ def test_every_condition_unknown_on_first_sight(registry: dict[str, Any], expect
     assert {c.status for c in outcome.conditions} == {"Unknown"}
     assert all(c.observed_generation == 1 and c.reason for c in outcome.conditions)
     assert outcome.events == []
+
+
+def test_image_copy_adds_its_condition() -> None:
+    spec = {"registry": {"generic": {"host": "r"}}, "image": {"source": {"reference": "quay.io/x/y:1"}}}
+    types = [c.type for c in service_image.reconcile(body(spec), now=NOW).conditions]
+    assert types == ["Ready", "CredentialsReady", "ImageCopied", "ImageResolved"]
 
 
 def test_invalid_spec_sets_ready_false_and_posts_one_warning() -> None:
@@ -81,12 +94,14 @@ def test_fixing_the_spec_recovers_with_a_normal_event() -> None:
 @pytest.mark.parametrize(
     ("extra", "present", "absent"),
     [
-        ({}, ["RegistryCredentialsPublished"], ["PatternPublished", "PolicyPublished"]),
+        ({}, ["CredentialsPublished", "CredentialsValid"], ["PatternPublished", "PolicyPublished"]),
+        ({"registryCredentials": {"verify": False}}, ["CredentialsPublished"], ["CredentialsValid"]),
+        ({"servicePolicy": {"properties": []}}, ["PolicyPublished"], ["PatternPublished"]),
         ({"pattern": {"name": "p"}}, ["PatternPublished"], ["PolicyPublished"]),
         (
             {"deploymentPolicy": {"name": "d"}, "registryCredentials": {"publish": False}},
             ["PolicyPublished"],
-            ["RegistryCredentialsPublished", "PatternPublished"],
+            ["CredentialsPublished", "CredentialsValid", "PatternPublished"],
         ),
     ],
 )

@@ -14,12 +14,14 @@ from horizon_publisher.validation import check_publication
 
 def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
     """Optional parts of a publication report conditions only when the spec asks for them."""
-    registry_credentials = spec.get("registryCredentials")
-    publish_credentials = not isinstance(registry_credentials, Mapping) or registry_credentials.get("publish", True)
+    credentials = spec.get("registryCredentials")
+    credentials = credentials if isinstance(credentials, Mapping) else {}
+    publish = bool(credentials.get("publish", True))
     optional = (
-        ("RegistryCredentialsPublished", bool(publish_credentials)),
+        ("CredentialsPublished", publish),
+        ("CredentialsValid", publish and bool(credentials.get("verify", True))),
         ("PatternPublished", spec.get("pattern") is not None),
-        ("PolicyPublished", spec.get("deploymentPolicy") is not None),
+        ("PolicyPublished", spec.get("servicePolicy") is not None or spec.get("deploymentPolicy") is not None),
     )
     return (
         READY,

@@ -11,7 +11,7 @@ from horizon_publisher.reconcile.first_look import first_look
 from horizon_publisher.reconcile.outcome import Outcome
 from horizon_publisher.validation import check_service_image
 
-# Which conditions each registry provider reports, in reconcile order.
+# Which conditions each registry provider reports, in reconcile order (docs/crd-reference.md).
 _PROVIDER_CONDITIONS: dict[str, tuple[str, ...]] = {
     "openshift": (
         "RegistryRouteReady",
@@ -21,10 +21,11 @@ _PROVIDER_CONDITIONS: dict[str, tuple[str, ...]] = {
         "TokenReady",
         "CATrusted",
         "CredentialsReady",
+        "ImageCopied",
         "ImageResolved",
     ),
-    "ibmCloud": ("TokenReady", "CredentialsReady", "ImageResolved"),
-    "generic": ("CATrusted", "CredentialsReady", "ImageResolved"),
+    "ibmCloud": ("TokenReady", "ProjectReady", "CATrusted", "CredentialsReady", "ImageCopied", "ImageResolved"),
+    "generic": ("CATrusted", "CredentialsReady", "ImageCopied", "ImageResolved"),
 }
 
 
@@ -35,8 +36,23 @@ def provider(spec: Mapping[str, Any]) -> str | None:
     return next((name for name in _PROVIDER_CONDITIONS if registry.get(name) is not None), None)
 
 
+def _applies(condition: str, name: str, settings: Mapping[str, Any], spec: Mapping[str, Any]) -> bool:
+    if condition == "CATrusted" and name != "openshift":
+        tls = settings.get("tls")
+        return isinstance(tls, Mapping) and tls.get("caRef") is not None
+    if condition == "ImageCopied":
+        image = spec.get("image")
+        return isinstance(image, Mapping) and image.get("source") is not None
+    return True
+
+
 def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
-    return (READY, *_PROVIDER_CONDITIONS.get(provider(spec) or "", ()))
+    name = provider(spec)
+    if name is None:
+        return (READY,)
+    registry = spec["registry"]
+    settings = registry[name] if isinstance(registry[name], Mapping) else {}
+    return (READY, *(c for c in _PROVIDER_CONDITIONS[name] if _applies(c, name, settings, spec)))
 
 
 def reconcile(body: Mapping[str, Any], *, now: datetime) -> Outcome:

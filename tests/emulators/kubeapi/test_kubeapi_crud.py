@@ -15,8 +15,10 @@ def test_create_fills_system_metadata_and_namespace_from_the_url(http: Client) -
     created = http.create(CONFIGMAPS, {"metadata": {"name": "a"}, "data": {"k": "v"}})
     meta = created["metadata"]
     assert (created["apiVersion"], created["kind"]) == ("v1", "ConfigMap")
-    assert meta["namespace"] == "default" and RFC3339_UTC.fullmatch(meta["creationTimestamp"])
-    assert re.fullmatch(r"[0-9a-f-]{36}", meta["uid"]) and "generation" not in meta
+    assert meta["namespace"] == "default"
+    assert RFC3339_UTC.fullmatch(meta["creationTimestamp"])
+    assert re.fullmatch(r"[0-9a-f-]{36}", meta["uid"])
+    assert "generation" not in meta
     second = http.create(CONFIGMAPS, {"metadata": {"name": "b"}})
     assert int(second["metadata"]["resourceVersion"]) > int(meta["resourceVersion"])
     assert http.read(f"{CONFIGMAPS}/a") == created
@@ -32,7 +34,8 @@ def test_duplicate_create_is_409_already_exists_with_details(http: Client) -> No
     http.create(SECRETS, {"metadata": {"name": "s"}})
     response = http.post(SECRETS, {"metadata": {"name": "s"}})
     body = status_of(response)
-    assert response.status_code == 409 and body["reason"] == "AlreadyExists"
+    assert response.status_code == 409
+    assert body["reason"] == "AlreadyExists"
     assert body["message"] == 'secrets "s" already exists'
     assert body["details"] == {"name": "s", "group": "", "kind": "secrets"}
 
@@ -51,7 +54,8 @@ def test_create_in_a_missing_namespace_is_404_namespace_not_found(http: Client) 
 
 def test_body_namespace_must_match_the_url(http: Client) -> None:
     response = http.post(CONFIGMAPS, {"metadata": {"name": "a", "namespace": "other"}})
-    assert response.status_code == 400 and status_of(response)["reason"] == "BadRequest"
+    assert response.status_code == 400
+    assert status_of(response)["reason"] == "BadRequest"
 
 
 @pytest.mark.parametrize(
@@ -66,7 +70,8 @@ def test_body_namespace_must_match_the_url(http: Client) -> None:
 def test_invalid_names_are_422_with_field_causes(http: Client, path: str, name: str, field_message: str) -> None:
     response = http.post(path, {"metadata": {"name": name}})
     body = status_of(response)
-    assert response.status_code == 422 and body["reason"] == "Invalid"
+    assert response.status_code == 422
+    assert body["reason"] == "Invalid"
     assert body["details"]["causes"][0]["field"] == "metadata.name"
     assert field_message in body["details"]["causes"][0]["message"]
     assert body["message"].startswith(f'{"Namespace" if path == NAMESPACES else "ConfigMap"} "{name}" is invalid:')
@@ -79,13 +84,15 @@ def test_rbac_names_may_contain_colons_and_capitals(http: Client) -> None:
 
 def test_secret_string_data_becomes_base64_data_and_type_defaults(http: Client) -> None:
     created = http.create(SECRETS, {"metadata": {"name": "s"}, "stringData": {"user": "me"}, "data": {"a": "Yg=="}})
-    assert created["type"] == "Opaque" and "stringData" not in created
+    assert created["type"] == "Opaque"
+    assert "stringData" not in created
     assert created["data"] == {"a": "Yg==", "user": base64.b64encode(b"me").decode()}
 
 
 def test_secret_with_invalid_base64_is_400(http: Client) -> None:
     response = http.post(SECRETS, {"metadata": {"name": "s"}, "data": {"a": "not base64!"}})
-    assert response.status_code == 400 and "illegal base64 data" in status_of(response)["message"]
+    assert response.status_code == 400
+    assert "illegal base64 data" in status_of(response)["message"]
 
 
 def test_secret_type_is_immutable_and_typed_secrets_need_their_keys(http: Client) -> None:
@@ -100,9 +107,11 @@ def test_secret_type_is_immutable_and_typed_secrets_need_their_keys(http: Client
 def test_put_replaces_and_rejects_a_stale_resource_version(http: Client) -> None:
     created = http.create(CONFIGMAPS, {"metadata": {"name": "a"}, "data": {"k": "1"}})
     replaced = http.ok(http.put(f"{CONFIGMAPS}/a", {**created, "data": {"k": "2"}}), 200)
-    assert replaced["data"] == {"k": "2"} and replaced["metadata"]["uid"] == created["metadata"]["uid"]
+    assert replaced["data"] == {"k": "2"}
+    assert replaced["metadata"]["uid"] == created["metadata"]["uid"]
     stale = http.put(f"{CONFIGMAPS}/a", {**created, "data": {"k": "3"}})
-    assert stale.status_code == 409 and status_of(stale)["reason"] == "Conflict"
+    assert stale.status_code == 409
+    assert status_of(stale)["reason"] == "Conflict"
     assert "the object has been modified" in stale.json()["message"]
     unconditional = {"metadata": {"name": "a"}, "data": {"k": "4"}}  # built-ins allow PUT without RV
     assert http.ok(http.put(f"{CONFIGMAPS}/a", unconditional), 200)["data"] == {"k": "4"}
@@ -112,7 +121,8 @@ def test_put_replaces_and_rejects_a_stale_resource_version(http: Client) -> None
 def test_put_of_a_custom_resource_requires_a_resource_version(widgets: Client) -> None:
     widgets.create(WIDGETS, widget("w"))
     response = widgets.put(f"{WIDGETS}/w", widget("w", 2))
-    assert response.status_code == 422 and "must be specified for an update" in response.text
+    assert response.status_code == 422
+    assert "must be specified for an update" in response.text
 
 
 def test_no_op_update_keeps_the_resource_version(http: Client) -> None:
@@ -136,9 +146,11 @@ def test_status_subresource_separates_status_from_the_rest(widgets: Client) -> N
     created = widgets.create(WIDGETS, {**widget("w"), "status": {"phase": "ignored on create"}})
     assert "status" not in created
     main = widgets.ok(widgets.patch(f"{WIDGETS}/w", {"spec": {"size": 5}, "status": {"phase": "nope"}}), 200)
-    assert main["spec"]["size"] == 5 and "status" not in main
+    assert main["spec"]["size"] == 5
+    assert "status" not in main
     status = widgets.ok(widgets.patch(f"{WIDGETS}/w/status", {"spec": {"size": 9}, "status": {"phase": "Ok"}}), 200)
-    assert status["spec"]["size"] == 5 and status["status"] == {"phase": "Ok"}
+    assert status["spec"]["size"] == 5
+    assert status["status"] == {"phase": "Ok"}
     assert widgets.read(f"{WIDGETS}/w/status")["status"] == {"phase": "Ok"}
     replaced = widgets.ok(widgets.put(f"{WIDGETS}/w", {**status, "status": {"phase": "lost"}}), 200)
     assert replaced["status"] == {"phase": "Ok"}
@@ -149,25 +161,29 @@ def test_schema_defaults_and_validation_apply_to_custom_resources(widgets: Clien
     assert created["spec"] == {"size": 1, "color": "blue"}  # pruned and defaulted
     response = widgets.post(WIDGETS, widget("bad", size=0))
     body = status_of(response)
-    assert response.status_code == 422 and body["details"]["causes"][0]["field"] == "spec.size"
+    assert response.status_code == 422
+    assert body["details"]["causes"][0]["field"] == "spec.size"
     assert body["message"].startswith('Widget.example.com "bad" is invalid: spec.size')
 
 
 def test_strict_field_validation_rejects_unknown_fields(widgets: Client) -> None:
     response = widgets.post(f"{WIDGETS}?fieldValidation=Strict", {**widget("w"), "spec": {"size": 1, "extra": 1}})
-    assert response.status_code == 400 and 'unknown field "spec.extra"' in status_of(response)["message"]
+    assert response.status_code == 400
+    assert 'unknown field "spec.extra"' in status_of(response)["message"]
 
 
 def test_dry_run_validates_but_stores_nothing(http: Client, widgets: Client) -> None:
     before = http.read(CONFIGMAPS)["metadata"]["resourceVersion"]
     created = http.ok(http.post(f"{CONFIGMAPS}?dryRun=All", {"metadata": {"name": "a"}}), 201)
-    assert created["metadata"]["name"] == "a" and "resourceVersion" not in created["metadata"]
+    assert created["metadata"]["name"] == "a"
+    assert "resourceVersion" not in created["metadata"]
     assert http.get(f"{CONFIGMAPS}/a").status_code == 404
     assert widgets.post(f"{WIDGETS}?dryRun=All", widget("bad", size=0)).status_code == 422
     http.create(CONFIGMAPS, {"metadata": {"name": "b"}, "data": {"k": "1"}})
     rv = http.read(f"{CONFIGMAPS}/b")["metadata"]["resourceVersion"]
     patched = http.ok(http.patch(f"{CONFIGMAPS}/b?dryRun=All", {"data": {"k": "2"}}), 200)
-    assert patched["data"] == {"k": "2"} and http.read(f"{CONFIGMAPS}/b")["data"] == {"k": "1"}
+    assert patched["data"] == {"k": "2"}
+    assert http.read(f"{CONFIGMAPS}/b")["data"] == {"k": "1"}
     http.ok(http.delete(f"{CONFIGMAPS}/b?dryRun=All"), 200)
     assert http.read(f"{CONFIGMAPS}/b")["metadata"]["resourceVersion"] == rv
     assert int(http.read(CONFIGMAPS)["metadata"]["resourceVersion"]) == int(before) + 1  # only "b"
@@ -236,26 +252,31 @@ def test_field_selectors_filter_and_unknown_fields_are_400(http: Client) -> None
     items = http.get("/api/v1/configmaps", params={"fieldSelector": "metadata.namespace=default,metadata.name=a"})
     assert [i["metadata"]["name"] for i in items.json()["items"]] == ["a"]
     response = http.get(CONFIGMAPS, params={"fieldSelector": "spec.foo=bar"})
-    assert response.status_code == 400 and status_of(response)["message"] == "field label not supported: spec.foo"
+    assert response.status_code == 400
+    assert status_of(response)["message"] == "field label not supported: spec.foo"
 
 
 def test_bad_label_selector_is_400(http: Client) -> None:
     response = http.get(CONFIGMAPS, params={"labelSelector": "a in b"})
-    assert response.status_code == 400 and status_of(response)["reason"] == "BadRequest"
+    assert response.status_code == 400
+    assert status_of(response)["reason"] == "BadRequest"
 
 
 def test_partial_object_metadata_and_yaml_are_negotiated_and_protobuf_is_406(http: Client) -> None:
     http.create(CONFIGMAPS, {"metadata": {"name": "a"}, "data": {"secret": "x"}})
     meta = http.read(CONFIGMAPS, headers={"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"})
-    assert meta["kind"] == "PartialObjectMetadataList" and "data" not in meta["items"][0]
+    assert meta["kind"] == "PartialObjectMetadataList"
+    assert "data" not in meta["items"][0]
     assert http.get(f"{CONFIGMAPS}/a", headers={"Accept": "application/yaml"}).text.startswith("apiVersion: v1")
     response = http.get(CONFIGMAPS, headers={"Accept": "application/vnd.kubernetes.protobuf"})
-    assert response.status_code == 406 and status_of(response)["reason"] == "NotAcceptable"
+    assert response.status_code == 406
+    assert status_of(response)["reason"] == "NotAcceptable"
 
 
 def test_methods_without_a_verb_are_405(http: Client) -> None:
     response = http.put(CONFIGMAPS, {"metadata": {"name": "a"}})
-    assert response.status_code == 405 and status_of(response)["reason"] == "MethodNotAllowed"
+    assert response.status_code == 405
+    assert status_of(response)["reason"] == "MethodNotAllowed"
     http.create(CONFIGMAPS, {"metadata": {"name": "a"}})
     assert http.post(f"{CONFIGMAPS}/a", {"metadata": {"name": "a"}}).status_code == 405
 
@@ -269,4 +290,5 @@ def test_role_binding_role_ref_is_immutable(http: Client) -> None:
     }
     http.create(path, binding)
     response = http.patch(f"{path}/rb", {"roleRef": {"name": "b"}})
-    assert response.status_code == 422 and "cannot change roleRef" in status_of(response)["message"]
+    assert response.status_code == 422
+    assert "cannot change roleRef" in status_of(response)["message"]

@@ -21,15 +21,18 @@ def test_health_endpoints_answer_ok_without_credentials(http: Client, path: str)
 
 def test_version_reports_kubernetes_1_32(http: Client) -> None:
     body = Client(http.base, None).read("/version")
-    assert body["gitVersion"].startswith("v1.32.") and (body["major"], body["minor"]) == ("1", "32")
+    assert body["gitVersion"].startswith("v1.32.")
+    assert (body["major"], body["minor"]) == ("1", "32")
 
 
 def test_core_group_lists_builtins_with_verbs_short_names_and_subresources(http: Client) -> None:
     assert http.read("/api")["versions"] == ["v1"]
     core = resources_of(http, "/api/v1")
-    assert core["namespaces"]["namespaced"] is False and core["namespaces"]["shortNames"] == ["ns"]
+    assert core["namespaces"]["namespaced"] is False
+    assert core["namespaces"]["shortNames"] == ["ns"]
     assert core["namespaces/status"]["verbs"] == ["get", "patch", "update"]
-    assert core["secrets"]["kind"] == "Secret" and core["secrets"]["singularName"] == "secret"
+    assert core["secrets"]["kind"] == "Secret"
+    assert core["secrets"]["singularName"] == "secret"
     assert set(core["secrets"]["verbs"]) >= {"create", "delete", "deletecollection", "get", "list", "patch", "watch"}
     assert core["configmaps"]["shortNames"] == ["cm"]
 
@@ -38,7 +41,8 @@ def test_groups_list_builtin_groups_with_preferred_versions(http: Client) -> Non
     groups = {g["name"]: g for g in http.read("/apis")["groups"]}
     assert {"rbac.authorization.k8s.io", "apiextensions.k8s.io", "coordination.k8s.io", "events.k8s.io"} <= set(groups)
     rbac = http.read("/apis/rbac.authorization.k8s.io")
-    assert rbac["kind"] == "APIGroup" and rbac["preferredVersion"]["groupVersion"] == "rbac.authorization.k8s.io/v1"
+    assert rbac["kind"] == "APIGroup"
+    assert rbac["preferredVersion"]["groupVersion"] == "rbac.authorization.k8s.io/v1"
     assert set(resources_of(http, "/apis/rbac.authorization.k8s.io/v1")) == {
         "roles", "rolebindings", "clusterroles", "clusterrolebindings",
     }  # fmt: skip
@@ -48,8 +52,10 @@ def test_creating_a_crd_registers_its_kind_and_deleting_it_unregisters(http: Cli
     assert http.get("/apis/example.com/v1").status_code == 404
     http.create(CRDS, widget_crd())
     widgets = resources_of(http, "/apis/example.com/v1")
-    assert widgets["widgets"]["kind"] == "Widget" and widgets["widgets"]["namespaced"] is True
-    assert widgets["widgets"]["shortNames"] == ["wd"] and widgets["widgets"]["categories"] == ["toys"]
+    assert widgets["widgets"]["kind"] == "Widget"
+    assert widgets["widgets"]["namespaced"] is True
+    assert widgets["widgets"]["shortNames"] == ["wd"]
+    assert widgets["widgets"]["categories"] == ["toys"]
     assert widgets["widgets/status"]["verbs"] == ["get", "patch", "update"]
     assert http.read("/apis/example.com")["preferredVersion"]["version"] == "v1"
     http.ok(http.delete(f"{CRDS}/widgets.example.com"))
@@ -68,7 +74,7 @@ def test_preferred_version_follows_kubernetes_version_priority(http: Client) -> 
     http.create(CRDS, crd)
     group = http.read("/apis/example.com")
     assert group["preferredVersion"]["version"] == "v1"
-    assert [v["version"] for v in group["versions"]][0] == "v1"
+    assert next(v["version"] for v in group["versions"]) == "v1"
 
 
 def test_openapi_v3_index_points_at_per_group_documents_with_field_validation(http: Client) -> None:

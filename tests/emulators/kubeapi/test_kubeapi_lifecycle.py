@@ -27,7 +27,8 @@ def exists(http: Client, path: str) -> bool:
 def test_delete_with_finalizers_marks_the_object_until_the_last_one_goes(widgets: Client) -> None:
     widgets.create(WIDGETS, widget("w", finalizers=["a/one", "a/two"]))
     deleting = widgets.ok(widgets.delete(f"{WIDGETS}/w"), 200)
-    assert deleting["metadata"]["deletionTimestamp"] and deleting["metadata"]["generation"] == 2
+    assert deleting["metadata"]["deletionTimestamp"]
+    assert deleting["metadata"]["generation"] == 2
     widgets.ok(widgets.patch(f"{WIDGETS}/w", {"metadata": {"finalizers": ["a/two"]}}), 200)
     assert exists(widgets, f"{WIDGETS}/w")
     widgets.ok(widgets.patch(f"{WIDGETS}/w", {"metadata": {"finalizers": []}}), 200)
@@ -46,7 +47,8 @@ def test_delete_preconditions_conflict(http: Client) -> None:
     http.create(CONFIGMAPS, configmap("a"))
     body = {"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "not-the-uid"}}
     response = http.delete(f"{CONFIGMAPS}/a", body)
-    assert response.status_code == 409 and "Precondition failed: UID in precondition" in response.text
+    assert response.status_code == 409
+    assert "Precondition failed: UID in precondition" in response.text
     assert exists(http, f"{CONFIGMAPS}/a")
 
 
@@ -57,7 +59,8 @@ def test_background_deletion_collects_dependents_after_the_owner_is_gone(widgets
     widgets.delete(f"{WIDGETS}/w")
     assert exists(widgets, f"{CONFIGMAPS}/child")  # the owner still exists (finalizer)
     widgets.patch(f"{WIDGETS}/w", {"metadata": {"finalizers": None}})
-    assert not exists(widgets, f"{CONFIGMAPS}/child") and not exists(widgets, f"{CONFIGMAPS}/grandchild")
+    assert not exists(widgets, f"{CONFIGMAPS}/child")
+    assert not exists(widgets, f"{CONFIGMAPS}/grandchild")
 
 
 def test_a_dependent_with_another_living_owner_only_loses_the_reference(http: Client) -> None:
@@ -105,7 +108,8 @@ def test_namespace_termination_refuses_creates_deletes_contents_then_goes(widget
     assert not exists(widgets, "/api/v1/namespaces/doomed/configmaps/plain")
     response = widgets.post("/api/v1/namespaces/doomed/configmaps", configmap("late"))
     body = status_of(response)
-    assert response.status_code == 403 and body["reason"] == "Forbidden"
+    assert response.status_code == 403
+    assert body["reason"] == "Forbidden"
     assert "unable to create new content in namespace doomed because it is being terminated" in body["message"]
     assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
     assert exists(widgets, f"{NAMESPACES}/doomed")
@@ -133,18 +137,21 @@ def test_deleting_a_crd_deletes_its_objects_and_unregisters_it(widgets: Client) 
 )
 def test_invalid_crds_are_422(http: Client, change: dict[str, Any], message: str) -> None:
     response = http.post(CRDS, merge_patch(widget_crd(), change))
-    assert response.status_code == 422 and message in status_of(response)["message"]
+    assert response.status_code == 422
+    assert message in status_of(response)["message"]
 
 
 def test_crd_with_a_non_structural_schema_is_422(http: Client) -> None:
     crd = widget_crd()
     crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = {"properties": {"a": {}}}
     response = http.post(CRDS, crd)
-    assert response.status_code == 422 and status_of(response)["reason"] == "Invalid"
+    assert response.status_code == 422
+    assert status_of(response)["reason"] == "Invalid"
 
 
 def test_crd_status_reports_established_and_accepted_names(widgets: Client) -> None:
     crd = widgets.read(f"{CRDS}/widgets.example.com")
     conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
-    assert crd["status"]["acceptedNames"]["listKind"] == "WidgetList" and crd["status"]["storedVersions"] == ["v1"]
+    assert crd["status"]["acceptedNames"]["listKind"] == "WidgetList"
+    assert crd["status"]["storedVersions"] == ["v1"]

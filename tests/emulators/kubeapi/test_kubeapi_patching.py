@@ -83,7 +83,9 @@ def test_json_patch_failures_raise_without_changing_the_input(operations: list[A
     assert document == {"a": [1, 2]}
 
 
-@pytest.mark.parametrize("operations", [{"op": "add"}, [{"op": "frobnicate", "path": "/a"}], [{"op": "add", "path": "/a"}]])
+@pytest.mark.parametrize(
+    "operations", [{"op": "add"}, [{"op": "frobnicate", "path": "/a"}], [{"op": "add", "path": "/a"}]]
+)
 def test_malformed_json_patches_are_400(operations: Any) -> None:
     with pytest.raises(ApiError) as error:
         json_patch({}, operations)
@@ -148,7 +150,10 @@ SA_KEYS = {"secrets": "name", "imagePullSecrets": "name"}
         pytest.param({"m": {"a": 1, "b": 2}}, {"m": {"$patch": "replace", "c": 3}}, {"m": {"c": 3}}, id="map-replace"),
         pytest.param({"m": {"a": 1}, "n": 1}, {"m": {"$patch": "delete"}}, {"n": 1}, id="map-delete"),
         pytest.param(
-            {"m": {"a": 1, "b": 2}}, {"m": {"$retainKeys": ["b", "c"], "c": 3}}, {"m": {"b": 2, "c": 3}}, id="retain-keys"
+            {"m": {"a": 1, "b": 2}},
+            {"m": {"$retainKeys": ["b", "c"], "c": 3}},
+            {"m": {"b": 2, "c": 3}},
+            id="retain-keys",
         ),
         pytest.param({"data": {"a": "1"}}, {"data": {"a": None}}, {"data": {}}, id="null-deletes"),
     ],
@@ -167,7 +172,8 @@ def test_failed_json_patch_test_is_422_and_changes_nothing(widgets: Client) -> N
         {"op": "add", "path": "/metadata/finalizers", "value": ["x"]},
     ]
     response = widgets.patch(f"{WIDGETS}/w", patch, kind="json")
-    assert response.status_code == 422 and status_of(response)["reason"] == "Invalid"
+    assert response.status_code == 422
+    assert status_of(response)["reason"] == "Invalid"
     assert widgets.read(f"{WIDGETS}/w") == created
     patch[0]["value"] = created["metadata"]["resourceVersion"]
     patched = widgets.ok(widgets.patch(f"{WIDGETS}/w", patch, kind="json"), 200)
@@ -179,14 +185,16 @@ def test_merge_patch_with_a_stale_resource_version_is_409(widgets: Client) -> No
     widgets.ok(widgets.patch(f"{WIDGETS}/w", {"spec": {"size": 2}}), 200)
     stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "spec": {"size": 3}}
     response = widgets.patch(f"{WIDGETS}/w", stale)
-    assert response.status_code == 409 and status_of(response)["reason"] == "Conflict"
+    assert response.status_code == 409
+    assert status_of(response)["reason"] == "Conflict"
     assert widgets.read(f"{WIDGETS}/w")["spec"]["size"] == 2
 
 
 def test_strategic_merge_is_415_for_custom_resources_and_works_for_builtins(widgets: Client) -> None:
     widgets.create(WIDGETS, widget("w"))
     response = widgets.patch(f"{WIDGETS}/w", {"spec": {"size": 2}}, kind="strategic")
-    assert response.status_code == 415 and status_of(response)["reason"] == "UnsupportedMediaType"
+    assert response.status_code == 415
+    assert status_of(response)["reason"] == "UnsupportedMediaType"
     sa_path = "/api/v1/namespaces/default/serviceaccounts"
     widgets.create(sa_path, {"metadata": {"name": "sa"}, "secrets": [{"name": "a"}]})
     patched = widgets.ok(widgets.patch(f"{sa_path}/sa", {"secrets": [{"name": "b"}]}, kind="strategic"), 200)

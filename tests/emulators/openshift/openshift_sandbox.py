@@ -1,5 +1,5 @@
-"""Test harness: a served sandbox cluster (InMemoryCluster + create_app on 127.0.0.1) with the OpenShift behaviours installed,
-and clients for it: the official ``kubernetes`` client, ``requests`` and kubectl."""
+"""Test harness: a served sandbox cluster (InMemoryCluster + create_app over TLS on 127.0.0.1) with the OpenShift
+behaviours installed, and clients for it: the official ``kubernetes`` client, ``requests`` and kubectl."""
 
 from __future__ import annotations
 
@@ -33,22 +33,31 @@ def _serving_material() -> tuple[str, str, str]:
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox-kube-apiserver-ca")])
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
+    )
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                    x509.DNSName("localhost")]), critical=False)
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
+    )
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     return ca.public_bytes(pem).decode(), cert.public_bytes(pem).decode(), key_pem.decode()
@@ -105,7 +114,9 @@ class Sandbox:
         """Run on the server's loop (direct cluster access)."""
         return self.api.call(function, *args, **kwargs)
 
-    def kubectl(self, *args: str, token: str | None = None, namespace: str = "default") -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, token: str | None = None, namespace: str = "default"
+    ) -> subprocess.CompletedProcess[str]:
         kubeconfig = self.api.write_kubeconfig(
             self.workdir / f"kubeconfig-{len(self._clients)}-{time.monotonic_ns()}", namespace=namespace, token=token
         )
@@ -170,7 +181,9 @@ def token_for(box: Sandbox, namespace: str, name: str, **spec: Any) -> str:
     return str(response.status.token)
 
 
-def bind(box: Sandbox, namespace: str, role: str, sa_namespace: str, sa_name: str, *, cluster_wide: bool = False) -> None:
+def bind(
+    box: Sandbox, namespace: str, role: str, sa_namespace: str, sa_name: str, *, cluster_wide: bool = False
+) -> None:
     rbac = k8s.RbacAuthorizationV1Api(box.client())
     body = {
         "metadata": {"name": f"{sa_namespace}-{sa_name}-{role}".replace(":", "-")},

@@ -37,7 +37,7 @@ def robot(namespace: str = "p", name: str = "robot") -> UserInfo:
     )
 
 
-async def until(predicate, timeout: float = 2.0) -> None:  # noqa: ANN001
+async def until(predicate, timeout: float = 2.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not reached"
@@ -54,7 +54,8 @@ async def until(predicate, timeout: float = 2.0) -> None:  # noqa: ANN001
 def test_seeded_namespaces_accounts_and_bundles(flavor: str, present: list[str], absent: list[str]) -> None:
     cluster = make_cluster(flavor)
     names = {n["metadata"]["name"] for n in cluster.list("v1/namespaces")}
-    assert set(present) <= names and not set(absent) & names
+    assert set(present) <= names
+    assert not set(absent) & names
     accounts = {a["metadata"]["name"] for a in cluster.list("v1/serviceaccounts", "default")}
     assert accounts == ({"default", "builder", "deployer"} if flavor == "openshift" else {"default"})
     bundle = cluster.get("v1/configmaps", "kube-public", "kube-root-ca.crt")
@@ -95,10 +96,13 @@ async def test_tokens_controller_fills_and_deletes_orphans() -> None:
     cluster.create("v1/namespaces", {"metadata": {"name": "p"}})
     account = cluster.create("v1/serviceaccounts", {"metadata": {"name": "robot", "namespace": "p"}})
     secret = {
-        "metadata": {"name": "robot-token", "namespace": "p",
-                     "annotations": {"kubernetes.io/service-account.name": "robot"}},
+        "metadata": {
+            "name": "robot-token",
+            "namespace": "p",
+            "annotations": {"kubernetes.io/service-account.name": "robot"},
+        },
         "type": "kubernetes.io/service-account-token",
-    }  # fmt: skip
+    }
     cluster.create("v1/secrets", secret)
     assert not (cluster.get("v1/secrets", "p", "robot-token").get("data") or {}).get("token")  # asynchronous
     await until(lambda: bool((cluster.get("v1/secrets", "p", "robot-token").get("data") or {}).get("token")))
@@ -106,8 +110,14 @@ async def test_tokens_controller_fills_and_deletes_orphans() -> None:
     assert base64.b64decode(filled["data"]["namespace"]) == b"p"
     assert base64.b64decode(filled["data"]["ca.crt"]).decode().count("BEGIN CERTIFICATE") == 2
     assert filled["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == account["metadata"]["uid"]
-    orphan = {**secret, "metadata": {**secret["metadata"], "name": "orphan",
-                                     "annotations": {"kubernetes.io/service-account.name": "nobody"}}}  # fmt: skip
+    orphan = {
+        **secret,
+        "metadata": {
+            **secret["metadata"],
+            "name": "orphan",
+            "annotations": {"kubernetes.io/service-account.name": "nobody"},
+        },
+    }
     cluster.create("v1/secrets", orphan)
     await until(lambda: cluster.get("v1/secrets", "p", "orphan") is None)
     cluster.delete("v1/serviceaccounts", "p", "robot")
@@ -131,15 +141,20 @@ def test_role_binding_escalation_is_refused_unless_held_or_bind() -> None:
         "grant RBAC permissions not currently held:\n{APIGroups:["
     )
     # As the project's admin (what ProjectRequest grants), the same binding is allowed.
-    admin = {**edit_binding, "metadata": {"name": "robot-admin", "namespace": "p"},
-             "roleRef": {**edit_binding["roleRef"], "name": "admin"},
-             "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}]}  # fmt: skip
+    admin = {
+        **edit_binding,
+        "metadata": {"name": "robot-admin", "namespace": "p"},
+        "roleRef": {**edit_binding["roleRef"], "name": "admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}],
+    }
     cluster.create(f"{RBAC}/rolebindings", admin)
     cluster.create(f"{RBAC}/rolebindings", edit_binding, user=robot())
     # ... but not in another namespace, and not a ClusterRoleBinding.
     cluster.create("v1/namespaces", {"metadata": {"name": "q"}})
     with pytest.raises(ApiError, match="attempting to grant RBAC permissions"):
-        cluster.create(f"{RBAC}/rolebindings", {**edit_binding, "metadata": {"name": "x", "namespace": "q"}}, user=robot())
+        cluster.create(
+            f"{RBAC}/rolebindings", {**edit_binding, "metadata": {"name": "x", "namespace": "q"}}, user=robot()
+        )
     crb = {k: v for k, v in edit_binding.items() if k != "metadata"} | {"metadata": {"name": "x"}}
     with pytest.raises(ApiError, match="attempting to grant RBAC permissions"):
         cluster.create(f"{RBAC}/clusterrolebindings", crb, user=robot())
@@ -148,13 +163,28 @@ def test_role_binding_escalation_is_refused_unless_held_or_bind() -> None:
 def test_bind_verb_allows_binding_a_role_not_held() -> None:
     cluster = make_cluster()
     cluster.create("v1/namespaces", {"metadata": {"name": "p"}})
-    cluster.create(f"{RBAC}/roles", {"metadata": {"name": "binder", "namespace": "p"}, "rules": [
-        {"verbs": ["bind"], "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"],
-         "resourceNames": ["system:image-builder"]}]})  # fmt: skip
-    cluster.create(f"{RBAC}/rolebindings", {
-        "metadata": {"name": "binder", "namespace": "p"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binder"},
-        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}]})  # fmt: skip
+    cluster.create(
+        f"{RBAC}/roles",
+        {
+            "metadata": {"name": "binder", "namespace": "p"},
+            "rules": [
+                {
+                    "verbs": ["bind"],
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["clusterroles"],
+                    "resourceNames": ["system:image-builder"],
+                }
+            ],
+        },
+    )
+    cluster.create(
+        f"{RBAC}/rolebindings",
+        {
+            "metadata": {"name": "binder", "namespace": "p"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "binder"},
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}],
+        },
+    )
     builder = {
         "metadata": {"name": "b", "namespace": "p"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:image-builder"},
@@ -162,29 +192,43 @@ def test_bind_verb_allows_binding_a_role_not_held() -> None:
     }
     cluster.create(f"{RBAC}/rolebindings", builder, user=robot())
     with pytest.raises(ApiError, match="forbidden"):
-        cluster.create(f"{RBAC}/rolebindings", {**builder, "metadata": {"name": "c", "namespace": "p"},
-                       "roleRef": {**builder["roleRef"], "name": "edit"}}, user=robot())  # fmt: skip
+        cluster.create(
+            f"{RBAC}/rolebindings",
+            {**builder, "metadata": {"name": "c", "namespace": "p"}, "roleRef": {**builder["roleRef"], "name": "edit"}},
+            user=robot(),
+        )
 
 
 def test_role_creation_escalation_and_aggregation_rule_need_authority() -> None:
     cluster = make_cluster()
     cluster.create("v1/namespaces", {"metadata": {"name": "p"}})
-    cluster.create(f"{RBAC}/rolebindings", {
-        "metadata": {"name": "a", "namespace": "p"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
-        "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}]})  # fmt: skip
+    cluster.create(
+        f"{RBAC}/rolebindings",
+        {
+            "metadata": {"name": "a", "namespace": "p"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "robot", "namespace": "p"}],
+        },
+    )
     held = {"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}
     cluster.create(f"{RBAC}/roles", {"metadata": {"name": "ok", "namespace": "p"}, "rules": [held]}, user=robot())
     not_held = {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}
     with pytest.raises(ApiError, match="attempting to grant RBAC permissions"):
-        cluster.create(f"{RBAC}/roles", {"metadata": {"name": "no", "namespace": "p"}, "rules": [not_held]}, user=robot())
+        cluster.create(
+            f"{RBAC}/roles", {"metadata": {"name": "no", "namespace": "p"}, "rules": [not_held]}, user=robot()
+        )
 
 
 def test_clusterrole_aggregation_follows_new_labelled_roles() -> None:
     cluster = make_cluster("kubernetes")
     extra = {"verbs": ["get"], "apiGroups": ["example.com"], "resources": ["widgets"]}
-    cluster.create(f"{RBAC}/clusterroles", {"metadata": {"name": "widgets-view",
-                   "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}, "rules": [extra]})  # fmt: skip
+    cluster.create(
+        f"{RBAC}/clusterroles",
+        {
+            "metadata": {"name": "widgets-view", "labels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}},
+            "rules": [extra],
+        },
+    )
     for role in ("view", "edit", "admin"):
         assert extra in cluster.get(f"{RBAC}/clusterroles", None, role)["rules"]
 
@@ -196,8 +240,10 @@ def test_route_host_allocation_and_defaults() -> None:
     assert made["spec"]["host"] == "web-v2-p.apps.example.test"
     assert made["spec"]["to"] == {"name": "svc", "kind": "Service", "weight": 100}
     assert made["spec"]["wildcardPolicy"] == "None"
-    custom = cluster.create(ROUTES, {"metadata": {"name": "c", "namespace": "p"},
-                                     "spec": {"host": "mine.example.test", "to": {"name": "svc"}}})  # fmt: skip
+    custom = cluster.create(
+        ROUTES,
+        {"metadata": {"name": "c", "namespace": "p"}, "spec": {"host": "mine.example.test", "to": {"name": "svc"}}},
+    )
     assert custom["spec"]["host"] == "mine.example.test"
     with pytest.raises(ApiError) as caught:
         cluster.create(ROUTES, {"metadata": {"name": "bad", "namespace": "p"}, "spec": {}})

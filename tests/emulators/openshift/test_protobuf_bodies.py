@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -42,7 +44,8 @@ def test_token_request_like_kubectl_create_token() -> None:
     spec = field(1, "a1") + field(1, "a2") + field(3, bound) + field(4, 1200)
     raw = envelope("authentication.k8s.io/v1", "TokenRequest", EMPTY_META + field(2, spec) + field(3, field(1, "")))
     body = decode_body(raw)
-    assert body["kind"] == "TokenRequest" and body["apiVersion"] == "authentication.k8s.io/v1"
+    assert body["kind"] == "TokenRequest"
+    assert body["apiVersion"] == "authentication.k8s.io/v1"
     assert body["spec"] == {
         "audiences": ["a1", "a2"],
         "boundObjectRef": {"kind": "Secret", "apiVersion": "v1", "name": "holder", "uid": "uid-1"},
@@ -54,13 +57,35 @@ def test_token_request_like_kubectl_create_token() -> None:
 @pytest.mark.parametrize(
     ("attributes", "expected"),
     [
-        (field(1, field(1, "p") + field(2, "update") + field(3, "image.openshift.io") + field(4, "")
-                  + field(5, "imagestreams") + field(6, "layers") + field(7, "app")),
-         {"resourceAttributes": {"namespace": "p", "verb": "update", "group": "image.openshift.io", "version": "",
-                                 "resource": "imagestreams", "subresource": "layers", "name": "app"}}),
-        (field(2, field(1, "/healthz") + field(2, "get")), {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}),
+        (
+            field(
+                1,
+                field(1, "p")
+                + field(2, "update")
+                + field(3, "image.openshift.io")
+                + field(4, "")
+                + field(5, "imagestreams")
+                + field(6, "layers")
+                + field(7, "app"),
+            ),
+            {
+                "resourceAttributes": {
+                    "namespace": "p",
+                    "verb": "update",
+                    "group": "image.openshift.io",
+                    "version": "",
+                    "resource": "imagestreams",
+                    "subresource": "layers",
+                    "name": "app",
+                }
+            },
+        ),
+        (
+            field(2, field(1, "/healthz") + field(2, "get")),
+            {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}},
+        ),
     ],
-)  # fmt: skip
+)
 def test_self_subject_access_review(attributes: bytes, expected: dict) -> None:
     raw = envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", EMPTY_META + field(2, attributes))
     assert decode_body(raw)["spec"] == expected
@@ -74,8 +99,10 @@ def test_subject_access_review_with_groups_and_extra() -> None:
     raw = envelope("authorization.k8s.io/v1", "SubjectAccessReview", field(1, field(1, "n") + labels) + field(2, spec))
     body = decode_body(raw)
     assert body["metadata"] == {"name": "n", "labels": {"k": "v"}}
-    assert body["spec"]["groups"] == ["g1", "g2"] and body["spec"]["extra"] == {"scopes": ["a", "b"]}
-    assert body["spec"]["user"] == "alice" and body["spec"]["uid"] == "uid"
+    assert body["spec"]["groups"] == ["g1", "g2"]
+    assert body["spec"]["extra"] == {"scopes": ["a", "b"]}
+    assert body["spec"]["user"] == "alice"
+    assert body["spec"]["uid"] == "uid"
 
 
 def test_rules_review_and_self_subject_review() -> None:
@@ -101,7 +128,5 @@ def test_rejects_what_it_cannot_decode(raw: bytes) -> None:
 
 @given(st.binary(max_size=200))
 def test_random_bytes_only_raise_protobuf_error(raw: bytes) -> None:
-    try:
+    with contextlib.suppress(ProtobufError):
         decode_body(MAGIC + raw)
-    except ProtobufError:
-        pass

@@ -43,12 +43,21 @@ R = ResourceAttributes
         (PolicyRule(("get",), ("",), ("secrets",)), R("get", "apps", "secrets", "", "p"), False),
         (PolicyRule(("get",), ("",), ("secrets",)), R("get", "", "configmaps", "", "p"), False),
         # subresources are distinct resources
-        (PolicyRule(("get",), ("image.openshift.io",), ("imagestreams/layers",)),
-         R("get", "image.openshift.io", "imagestreams", "layers", "p", "n"), True),
-        (PolicyRule(("get",), ("image.openshift.io",), ("imagestreams/layers",)),
-         R("get", "image.openshift.io", "imagestreams", "", "p", "n"), False),
-        (PolicyRule(("get",), ("image.openshift.io",), ("imagestreams",)),
-         R("get", "image.openshift.io", "imagestreams", "layers", "p", "n"), False),
+        (
+            PolicyRule(("get",), ("image.openshift.io",), ("imagestreams/layers",)),
+            R("get", "image.openshift.io", "imagestreams", "layers", "p", "n"),
+            True,
+        ),
+        (
+            PolicyRule(("get",), ("image.openshift.io",), ("imagestreams/layers",)),
+            R("get", "image.openshift.io", "imagestreams", "", "p", "n"),
+            False,
+        ),
+        (
+            PolicyRule(("get",), ("image.openshift.io",), ("imagestreams",)),
+            R("get", "image.openshift.io", "imagestreams", "layers", "p", "n"),
+            False,
+        ),
         (PolicyRule(("update",), ("apps",), ("*/scale",)), R("update", "apps", "deployments", "scale", "p", "d"), True),
         (PolicyRule(("update",), ("apps",), ("*/scale",)), R("update", "apps", "deployments", "", "p", "d"), False),
         # resourceNames narrow a rule, and never match a request without a name
@@ -62,7 +71,7 @@ R = ResourceAttributes
         (PolicyRule(("get",), non_resource_urls=("/version",)), NonResourceAttributes("post", "/version"), False),
         (PolicyRule(("*",), ("*",), ("*",)), NonResourceAttributes("get", "/healthz"), False),
     ],
-)  # fmt: skip
+)
 def test_rule_matching(rule: PolicyRule, attrs: ResourceAttributes | NonResourceAttributes, allowed: bool) -> None:
     assert rule_allows(rule, attrs) is allowed
 
@@ -93,7 +102,9 @@ ROBOT = UserInfo(
     ],
 )
 def test_role_binding_subjects(subject: dict, requester: UserInfo, namespace: str, allowed: bool) -> None:
-    source = StaticRbacSource([_role("secret-writer", SECRETS_RW), binding("RoleBinding", "b", "secret-writer", [subject], "p")])
+    source = StaticRbacSource(
+        [_role("secret-writer", SECRETS_RW), binding("RoleBinding", "b", "secret-writer", [subject], "p")]
+    )
     decision = authorize(source, requester, R("create", "", "secrets", "", namespace, ""))
     assert decision.allowed is allowed
 
@@ -109,7 +120,9 @@ def test_allow_reasons_name_the_binding_like_the_real_rbac_authorizer() -> None:
     assert authorize(source, ROBOT, R("get", "", "secrets", "", "q")).reason == (
         'RBAC: allowed by ClusterRoleBinding "everyone" of ClusterRole "edit" to Group "system:authenticated"'
     )
-    source = StaticRbacSource([_role("edit", SECRETS_RW), binding("RoleBinding", "edit", "edit", [service_account("p", "robot")], "p")])
+    source = StaticRbacSource(
+        [_role("edit", SECRETS_RW), binding("RoleBinding", "edit", "edit", [service_account("p", "robot")], "p")]
+    )
     assert authorize(source, ROBOT, R("get", "", "secrets", "", "p")).reason == (
         'RBAC: allowed by RoleBinding "edit/p" of ClusterRole "edit" to ServiceAccount "robot/p"'
     )
@@ -174,18 +187,29 @@ def test_self_provisioner_only_for_oauth_users_and_basic_user_for_everyone() -> 
     assert not authorize(source, ROBOT, create_project).allowed
     ssar = R("create", "authorization.k8s.io", "selfsubjectaccessreviews")
     ssr = R("create", "authentication.k8s.io", "selfsubjectreviews")
-    assert authorize(source, ROBOT, ssar).allowed and authorize(source, ROBOT, ssr).allowed
+    assert authorize(source, ROBOT, ssar).allowed
+    assert authorize(source, ROBOT, ssr).allowed
     assert authorize(source, ROBOT, NonResourceAttributes("get", "/apis/route.openshift.io/v1")).allowed
 
 
 def test_aggregation_reaches_a_fixpoint_through_chained_roles() -> None:
     roles = [
-        {"metadata": {"name": "top"}, "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-top": "true"}}]}},
-        {"metadata": {"name": "mid", "labels": {"to-top": "true"}},
-         "aggregationRule": {"clusterRoleSelectors": [{"matchExpressions": [{"key": "to-mid", "operator": "Exists"}]}]}},
+        {
+            "metadata": {"name": "top"},
+            "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"to-top": "true"}}]},
+        },
+        {
+            "metadata": {"name": "mid", "labels": {"to-top": "true"}},
+            "aggregationRule": {
+                "clusterRoleSelectors": [{"matchExpressions": [{"key": "to-mid", "operator": "Exists"}]}]
+            },
+        },
         {"metadata": {"name": "leaf", "labels": {"to-mid": "x"}}, "rules": [SECRETS_RW.to_json()]},
-        {"metadata": {"name": "unrelated", "labels": {"other": "true"}}, "rules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]},
-    ]  # fmt: skip
+        {
+            "metadata": {"name": "unrelated", "labels": {"other": "true"}},
+            "rules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+        },
+    ]
     assert aggregate_cluster_roles(roles) == {"top": [SECRETS_RW.to_json()], "mid": [SECRETS_RW.to_json()]}
 
 
@@ -209,10 +233,18 @@ def test_escalation_message_lists_missing_rights_compacted_like_kubernetes() -> 
         (PolicyRule(("get",), ("apps",), ("*/scale",)), PolicyRule(("get",), ("apps",), ("deployments/scale",)), True),
         (PolicyRule(("get",), ("",), ("cm",), ("a",)), PolicyRule(("get",), ("",), ("cm",)), False),
         (PolicyRule(("get",), ("",), ("cm",)), PolicyRule(("get",), ("",), ("cm",), ("a",)), True),
-        (PolicyRule(("get",), non_resource_urls=("/apis/*",)), PolicyRule(("get",), non_resource_urls=("/apis/v1",)), True),
-        (PolicyRule(("get",), non_resource_urls=("/apis",)), PolicyRule(("get",), non_resource_urls=("/apis/*",)), False),
+        (
+            PolicyRule(("get",), non_resource_urls=("/apis/*",)),
+            PolicyRule(("get",), non_resource_urls=("/apis/v1",)),
+            True,
+        ),
+        (
+            PolicyRule(("get",), non_resource_urls=("/apis",)),
+            PolicyRule(("get",), non_resource_urls=("/apis/*",)),
+            False,
+        ),
     ],
-)  # fmt: skip
+)
 def test_coverage(owner: PolicyRule, servant: PolicyRule, covered: bool) -> None:
     assert (missing_rules([owner], [servant]) == []) is covered
 

@@ -38,15 +38,20 @@ def test_bound_token_has_the_real_claims() -> None:
     clock = FakeClock()
     tokens = _tokens(clock)
     token, exp = tokens.mint_bound(
-        namespace="p", name="robot", uid="sa-uid", audiences=[ISSUER], expiration_seconds=3600,
+        namespace="p",
+        name="robot",
+        uid="sa-uid",
+        audiences=[ISSUER],
+        expiration_seconds=3600,
         bound=BoundObject("Secret", "holder", "secret-uid"),
-    )  # fmt: skip
+    )
     header, claims = _segments(token)
     assert header == {"alg": "RS256", "kid": jwt.key_id(jwt.load_private_key(KEY).public_key())}
     assert set(claims) == {"aud", "exp", "iat", "iss", "jti", "kubernetes.io", "nbf", "sub"}
     assert claims["exp"] == exp == int(clock.now) + 3600
     assert claims["iat"] == claims["nbf"] == int(clock.now)
-    assert claims["aud"] == [ISSUER] and claims["iss"] == ISSUER
+    assert claims["aud"] == [ISSUER]
+    assert claims["iss"] == ISSUER
     assert claims["sub"] == "system:serviceaccount:p:robot"
     assert claims["kubernetes.io"] == {
         "namespace": "p",
@@ -56,7 +61,8 @@ def test_bound_token_has_the_real_claims() -> None:
     checked = tokens.check(token)
     assert (checked.namespace, checked.name, checked.uid) == ("p", "robot", "sa-uid")
     assert checked.bound == BoundObject("Secret", "holder", "secret-uid")
-    assert checked.audiences == (ISSUER,) and checked.token_id == claims["jti"]
+    assert checked.audiences == (ISSUER,)
+    assert checked.token_id == claims["jti"]
 
 
 def test_legacy_token_has_the_legacy_claims_and_never_expires() -> None:
@@ -101,12 +107,14 @@ def test_audiences_must_intersect_the_target_audiences() -> None:
     "mutate",
     [
         lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),  # signature
-        lambda t: ".".join([t.split(".")[0], jwt.b64url_encode(b'{"iss":"kubernetes/serviceaccount"}'), t.split(".")[2]]),
+        lambda t: ".".join(
+            [t.split(".")[0], jwt.b64url_encode(b'{"iss":"kubernetes/serviceaccount"}'), t.split(".")[2]]
+        ),
         lambda t: "not-a-jwt",
         lambda t: t + ".extra",
     ],
-)  # fmt: skip
-def test_tampered_tokens_are_rejected(mutate) -> None:  # noqa: ANN001
+)
+def test_tampered_tokens_are_rejected(mutate) -> None:
     tokens = _tokens(FakeClock())
     token, _ = tokens.mint_bound(namespace="p", name="r", uid="u", audiences=[ISSUER], expiration_seconds=600)
     with pytest.raises(TokenInvalid):

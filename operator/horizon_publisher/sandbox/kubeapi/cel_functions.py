@@ -38,7 +38,7 @@ from .cel_types import (
     sub,
     url,
 )
-from .go_regex import RegexError, compile_pattern
+from .go_regex import RegexError, compile_pattern, regex_error_text
 
 
 class OptionalValue:
@@ -116,7 +116,7 @@ def trim(text: Any) -> celtypes.StringType:
 def charAt(text: Any, index: Any) -> celtypes.StringType:
     s, i = _string(text), _int(index)
     if i < 0 or i > len(s):
-        raise IndexError(f"index out of range: {i}")
+        raise ValueError(f"index out of range: {i}")
     return celtypes.StringType(s[i : i + 1])
 
 
@@ -124,7 +124,7 @@ def substring(text: Any, start: Any, end: Any = None) -> celtypes.StringType:
     s, i = _string(text), _int(start)
     j = len(s) if end is None else _int(end)
     if i < 0 or j > len(s) or i > j:
-        raise IndexError(f"index out of range: {i if i < 0 or i > j else j}")
+        raise ValueError(f"index out of range: {i if i < 0 or i > j else j}")
     return celtypes.StringType(s[i:j])
 
 
@@ -154,7 +154,7 @@ def indexOf(container: Any, item: Any, start: Any = None) -> celtypes.IntType:
     if isinstance(container, str):
         s, begin = _string(container), 0 if start is None else _int(start)
         if begin < 0 or begin > len(s):
-            raise IndexError(f"index out of range: {begin}")
+            raise ValueError(f"index out of range: {begin}")
         return celtypes.IntType(s.find(_string(item), begin))
     _need(isinstance(container, list) and start is None)
     for position, element in enumerate(container):
@@ -168,7 +168,7 @@ def lastIndexOf(container: Any, item: Any, end: Any = None) -> celtypes.IntType:
         s = _string(container)
         stop = len(s) if end is None else _int(end)
         if stop < 0 or stop > len(s):
-            raise IndexError(f"index out of range: {stop}")
+            raise ValueError(f"index out of range: {stop}")
         return celtypes.IntType(s.rfind(_string(item), 0, stop + len(_string(item))))
     _need(isinstance(container, list) and end is None)
     for position in range(len(container) - 1, -1, -1):
@@ -184,7 +184,7 @@ def _regex(pattern: Any) -> Any:
     try:
         return compile_pattern(_string(pattern))
     except RegexError as error:
-        raise ValueError(f"invalid regex: {error}") from None
+        raise ValueError(f"invalid regex: {regex_error_text(error)}") from None
 
 
 def matches(text: Any, pattern: Any) -> celtypes.BoolType:

@@ -72,10 +72,7 @@ class ClusterCore:
         storage = self._storages.get(ident)
         if storage is None:
             storage = self._storages[ident] = Storage(ident, self.event_window)
-        if custom:
-            rules = CUSTOM_RULES
-        else:
-            rules = KIND_RULES.get((resource.group, resource.plural), DEFAULT_RULES)
+        rules = CUSTOM_RULES if custom else KIND_RULES.get((resource.group, resource.plural), DEFAULT_RULES)
         self._served[resource.key] = Served(resource, storage, rules, custom)
 
     def unregister(self, key: str) -> None:
@@ -144,6 +141,7 @@ class ClusterCore:
         self,
         user: UserInfo,
         verb: str,
+        *,
         group: str,
         resource: str,
         subresource: str,
@@ -176,6 +174,7 @@ class ClusterCore:
         namespace: str | None,
         labels: LabelSelector,
         fields: FieldSelector,
+        *,
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> Page:

@@ -124,8 +124,18 @@ def _version_causes(spec: JSON) -> list[JSON]:
         if not isinstance(schema, dict):
             causes.append(field_error(path, "Required value: schemas are required", "FieldValueRequired"))
         elif module is not None:
-            causes += [field_error(path, problem) for problem in module.structural_problems(schema)]
+            causes += [_schema_cause(index, problem) for problem in module.structural_problems(schema)]
+            if not causes and hasattr(module, "compile_problems"):  # CEL rules only compile on a sound schema
+                causes += [_schema_cause(index, problem) for problem in module.compile_problems(schema)]
     return causes
+
+
+def _schema_cause(index: int, problem: str) -> JSON:
+    """``openAPIV3Schema.properties[spec]...: Invalid value: ...`` -> a cause on ``spec.versions[i].schema...``."""
+    where, _, message = problem.partition(": ")
+    if not message:
+        where, message = "openAPIV3Schema", problem
+    return field_error(f"spec.versions[{index}].schema.{where}", message)
 
 
 def prepare_crd(obj: JSON, old: JSON | None) -> list[JSON]:

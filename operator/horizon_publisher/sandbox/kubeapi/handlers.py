@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from . import protobuf
 from .api import JSON, ApiError, SpecialRequest, UserInfo
 from .cluster import InMemoryCluster
 from .errors import (
@@ -100,8 +101,8 @@ class ResourceHandler:
         query = request.query
         verb = _verb(request.method, route, query.get("watch") in ("true", "1"))
         if not self.cluster.authorize(
-            user, verb, resource.group, resource.plural, route.subresource or "", route.namespace or "",
-            route.name or "",
+            user, verb, group=resource.group, resource=resource.plural, subresource=route.subresource or "",
+            namespace=route.namespace or "", name=route.name or "",
         ):  # fmt: skip
             raise _forbidden(served, route, user, verb)
         dry_run = _dry_run(query.getall("dryRun", []))
@@ -120,10 +121,10 @@ class ResourceHandler:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if verb not in resource.verbs:
             raise method_not_allowed()
-        return await self._storage_verb(request, served, route, verb, user, dry_run)
+        return await self._storage_verb(request, served, route, verb, user=user, dry_run=dry_run)
 
     async def _storage_verb(
-        self, request: web.Request, served: Served, route: Route, verb: str, user: UserInfo, dry_run: bool
+        self, request: web.Request, served: Served, route: Route, verb: str, *, user: UserInfo, dry_run: bool
     ) -> web.StreamResponse:
         cluster, query, key = self.cluster, request.query, route.key
         strict = query.get("fieldValidation") == "Strict"
@@ -183,7 +184,9 @@ class ResourceHandler:
             objects, list_meta = [served.present(obj)], {"resourceVersion": obj["metadata"]["resourceVersion"]}
         else:
             limit = _int(query.get("limit"), "limit")
-            page = self.cluster.list_page(served, route.namespace, labels, fields, limit, query.get("continue"))
+            page = self.cluster.list_page(
+                served, route.namespace, labels, fields, limit=limit, continue_token=query.get("continue")
+            )
             objects = [served.present(obj) for obj in page.items]
             list_meta = {"resourceVersion": page.resource_version}
             if page.continue_token:
@@ -236,9 +239,12 @@ async def _json(request: web.Request) -> Any:
 
 
 async def _body(request: web.Request) -> JSON:
-    if request.content_type not in _BODY_TYPES and request.content_type != "application/octet-stream":
-        raise unsupported_media_type(request.content_type, ("application/json", "application/yaml"))
     raw = await request.read()
+    if request.content_type == protobuf.MEDIA_TYPE:
+        return protobuf.decode(raw)
+    media = request.content_type if request.headers.get("Content-Type") else ""  # none: JSON, as the real one
+    if media not in _BODY_TYPES:
+        raise unsupported_media_type(media, ("application/json", "application/yaml"))
     try:
         body = yaml.safe_load(raw) if request.content_type == "application/yaml" else json.loads(raw or b"null")
     except (ValueError, yaml.YAMLError) as error:

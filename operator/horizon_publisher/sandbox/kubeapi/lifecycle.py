@@ -136,9 +136,12 @@ class LifecycleCluster(WritingCluster):
                 self._finish_namespace(meta["namespace"])
             if served.custom:
                 self._finish_crd(served)
-        elif deleting and not (event.old or {}).get("metadata", {}).get("deletionTimestamp"):
-            if FOREGROUND in (meta.get("finalizers") or []):
-                self._collect_dependents(meta["uid"], foreground_owner=(served, obj))
+        elif (
+            deleting
+            and not (event.old or {}).get("metadata", {}).get("deletionTimestamp")
+            and FOREGROUND in (meta.get("finalizers") or [])
+        ):
+            self._collect_dependents(meta["uid"], foreground_owner=(served, obj))
 
     def _served_for(self, storage: Storage) -> Served | None:
         return next((s for s in self._served.values() if s.storage is storage), None)

@@ -184,15 +184,8 @@ def _merge_map(original: Any, patch: JSON, path: str, keys: MergeKeys) -> Any:
     orders: dict[str, list[Any]] = {}
     for key, value in patch.items():
         child = f"{path}.{key}" if path else key
-        if key in ("$patch", "$retainKeys"):
-            continue
-        if key.startswith(_ORDER):
-            orders[key[len(_ORDER) :]] = value if isinstance(value, list) else []
-        elif key.startswith(_DELETE_PRIMITIVES):
-            name = key[len(_DELETE_PRIMITIVES) :]
-            doomed = value if isinstance(value, list) else []
-            if isinstance(result.get(name), list):
-                result[name] = [v for v in result[name] if v not in doomed]
+        if key.startswith("$"):
+            _list_directive(result, orders, key, value)
         elif value is None:
             result.pop(key, None)
         elif isinstance(value, dict):
@@ -212,6 +205,17 @@ def _merge_map(original: Any, patch: JSON, path: str, keys: MergeKeys) -> Any:
     if isinstance(retain, list):
         result = {k: v for k, v in result.items() if k in retain}
     return result
+
+
+def _list_directive(result: JSON, orders: dict[str, list[Any]], key: str, value: Any) -> None:
+    """``$setElementOrder/x`` (applied after the merge) and ``$deleteFromPrimitiveList/x``."""
+    values = value if isinstance(value, list) else []
+    if key.startswith(_ORDER):
+        orders[key[len(_ORDER) :]] = values
+    elif key.startswith(_DELETE_PRIMITIVES):
+        name = key[len(_DELETE_PRIMITIVES) :]
+        if isinstance(result.get(name), list):
+            result[name] = [v for v in result[name] if v not in values]
 
 
 def _merge_list(original: Any, patch: list[Any], path: str, keys: MergeKeys) -> list[Any]:

@@ -33,10 +33,15 @@ Gaps (what the real API server does that this does not):
   the root object's metadata is the emulator's business.
 - Structural completeness (properties referenced only in anyOf/allOf must exist in the
   structural spine) and the CRD-level status-subresource root-field rule are not checked.
+- Ratcheted rule failures are dropped silently; the real server returns them as warnings
+  (``Warning`` headers).
 - Ratcheting of list items follows the simple rule "an item or field equal to its correlated
   old value is not re-validated"; kube-openapi's finer correlation of ``allOf``/``anyOf`` is not
   reproduced (their errors are never ratcheted here either).
 - Error order follows schema property order; Go's map iteration order is random anyway.
+- cel-python quirks worked around in cel.py (``has()`` yielding a Python bool, ``list.min()``
+  parsed as a macro); a runtime error inside an operand of ``||``/``&&`` is absorbed as in
+  cel-go only where cel-python's transpiler wraps the operand (true for the usual forms).
 """
 
 from __future__ import annotations

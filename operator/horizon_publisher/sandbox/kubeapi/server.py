@@ -38,7 +38,7 @@ import logging
 from aiohttp import web
 
 from . import discovery, openapi
-from .api import SYSTEM_ADMIN, ApiError, UserInfo
+from .api import JSON, SYSTEM_ADMIN, ApiError, UserInfo
 from .cluster import InMemoryCluster
 from .errors import unauthorized
 from .handlers import ResourceHandler, json_response
@@ -102,24 +102,20 @@ class ApiServer:
             raise _NOT_FOUND
         return json_response(body)
 
-    def _document(self, request: web.Request, path: str) -> dict[str, object] | None:
+    def _document(self, request: web.Request, path: str) -> JSON | None:
+        """Discovery and OpenAPI documents; None for any other path."""
         served = self.cluster.served_types()
         parts = path.strip("/").split("/")
         if path == "/api":
             return discovery.core_versions(request.host)
-        if path == "/apis":
-            return discovery.group_list(served)
-        if parts[0] == "api" and len(parts) == 2:
-            return discovery.resource_list(served, parts[1], self._specials())
+        if path in ("/apis", "/openapi/v3"):
+            return discovery.group_list(served) if path == "/apis" else openapi.root_document(served)
         if parts[0] == "apis" and len(parts) == 2:
             return discovery.group(served, parts[1])
-        if parts[0] == "apis" and len(parts) == 3:
-            return discovery.resource_list(served, f"{parts[1]}/{parts[2]}", self._specials())
-        if path == "/openapi/v3":
-            return openapi.root_document(served)
+        if parts[0] in ("api", "apis") and len(parts) == (2 if parts[0] == "api" else 3):
+            return discovery.resource_list(served, "/".join(parts[1:]), self._specials())
         if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
-            group_version = "/".join(parts[3:])
-            return openapi.group_version_document(served, group_version)
+            return openapi.group_version_document(served, "/".join(parts[3:]))
         return None
 
     def _specials(self) -> dict[str, dict[str, list[str]]]:

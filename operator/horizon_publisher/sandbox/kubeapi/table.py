@@ -35,7 +35,7 @@ _BUILTIN_COLUMNS: dict[tuple[str, str], tuple[JSON, ...]] = {
 }
 
 
-def human_duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:  # noqa: PLR0911 - mirrors the Go function branch by branch
     """apimachinery's ``duration.HumanDuration``: 45s, 3m20s, 2h5m, 4d3h, 3y12d."""
     total = int(seconds)
     if total < -1:
@@ -72,6 +72,28 @@ def columns_for(resource: ResourceType, custom: bool) -> tuple[JSON, ...]:
     return (*_BUILTIN_COLUMNS.get((resource.group, resource.plural), ()), AGE_COLUMN)
 
 
+def _number(value: Any) -> Any:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# How a printer column of each type renders a found value (apiextensions' cellForJSONValue).
+_RENDER: dict[str, Any] = {
+    "string": lambda v: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")),
+    "integer": lambda v: None if _number(v) is None else int(v),
+    "number": _number,
+    "boolean": lambda v: v if isinstance(v, bool) else None,
+}
+
+
+def _age(value: Any, now: datetime) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return human_duration((now - parse_rfc3339(value)).total_seconds())
+    except ValueError:
+        return "<invalid>"
+
+
 def _cell(column: JSON, obj: JSON, now: datetime) -> Any:
     try:
         found = find(obj, column["jsonPath"])
@@ -82,22 +104,10 @@ def _cell(column: JSON, obj: JSON, now: datetime) -> Any:
     if not found or found[0] is None:
         return None
     value, kind = found[0], column.get("type", "string")
-    if kind == "string":
-        return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-    if kind == "integer":
-        return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if kind == "number":
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-    if kind == "boolean":
-        return value if isinstance(value, bool) else None
-    if kind == "date" and isinstance(value, str):
-        if column.get("raw"):
-            return value
-        try:
-            return human_duration((now - parse_rfc3339(value)).total_seconds())
-        except ValueError:
-            return "<invalid>"
-    return None
+    if kind == "date":
+        return value if column.get("raw") else _age(value, now)
+    render = _RENDER.get(kind)
+    return None if render is None else render(value)
 
 
 def _row_object(obj: JSON, include: str) -> JSON | None:

@@ -82,7 +82,7 @@ class WatchStreamer:
         self.open.add(watcher)
         try:
             await response.prepare(request)
-            await self._pump(request, response, served, watcher, timeout, bookmarks)
+            await self._pump(request, response, served, watcher, timeout=timeout, bookmarks=bookmarks)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -96,6 +96,7 @@ class WatchStreamer:
         response: web.StreamResponse,
         served: Served,
         watcher: Watcher,
+        *,
         timeout: float | None,
         bookmarks: bool,
     ) -> None:
