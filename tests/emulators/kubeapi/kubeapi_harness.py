@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import requests
@@ -133,10 +134,20 @@ class Client:
                     yield json.loads(line)
 
 
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``check`` until it returns something truthy (for the emulator's deferred controllers)."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+    return result
+
+
 def status_of(response: requests.Response) -> dict[str, Any]:
     """The Status body of an error response, checked for the fields every Status has."""
     body: dict[str, Any] = response.json()
-    assert body["kind"] == "Status" and body["apiVersion"] == "v1", body
-    assert body["status"] == "Failure" and body["code"] == response.status_code, body
+    assert (body["kind"], body["apiVersion"]) == ("Status", "v1"), body
+    assert (body["status"], body["code"]) == ("Failure", response.status_code), body
     assert response.headers["Content-Type"].startswith("application/json")
     return body

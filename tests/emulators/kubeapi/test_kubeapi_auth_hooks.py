@@ -29,7 +29,9 @@ def test_missing_or_unknown_credentials_are_401(http: Client, header: str | None
 
 
 def authorizer_for(allowed: set[tuple[str, str]]) -> Any:
-    def decide(user: UserInfo, verb: str, group: str, resource: str, sub: str, namespace: str, name: str) -> bool:
+    def decide(  # noqa: PLR0917 - the api.Authorizer signature
+        user: UserInfo, verb: str, group: str, resource: str, sub: str, namespace: str, name: str
+    ) -> bool:
         del group, sub, namespace, name
         return user.username == "alice" and (verb, resource) in allowed
 
@@ -46,7 +48,8 @@ def test_other_users_go_through_the_authorizer_and_get_the_real_403(api: Emulato
     assert response.status_code == 403
     assert body["reason"] == "Forbidden"
     assert body["message"] == (
-        'secrets "x" is forbidden: User "alice" cannot get resource "secrets" in API group "" in the namespace "default"'
+        'secrets "x" is forbidden: User "alice" cannot get resource "secrets" in API group "" '
+        'in the namespace "default"'
     )
     assert body["details"] == {"name": "x", "group": "", "kind": "secrets"}
     cluster_scope = status_of(alice.get("/apis/rbac.authorization.k8s.io/v1/clusterroles"))["message"]

@@ -279,6 +279,8 @@ def test_methods_without_a_verb_are_405(http: Client) -> None:
     assert status_of(response)["reason"] == "MethodNotAllowed"
     http.create(CONFIGMAPS, {"metadata": {"name": "a"}})
     assert http.post(f"{CONFIGMAPS}/a", {"metadata": {"name": "a"}}).status_code == 405
+    assert http.post(f"{NAMESPACES}/default/status", {"metadata": {"name": "default"}}).status_code == 405
+    assert http.delete(f"{NAMESPACES}/default/status").status_code == 405
 
 
 def test_role_binding_role_ref_is_immutable(http: Client) -> None:

@@ -84,7 +84,6 @@ def events_for(http: Client, name: str) -> list[str]:
 
 
 def test_kopf_operator_full_lifecycle(widgets: Client, operator: Path) -> None:
-    del operator
     widgets.create(WIDGETS, widget("w1", size=2))
 
     def handled() -> dict[str, Any] | None:
@@ -103,6 +102,10 @@ def test_kopf_operator_full_lifecycle(widgets: Client, operator: Path) -> None:
     widgets.ok(widgets.delete(f"{WIDGETS}/w1"), 200)
     eventually(lambda: widgets.get(f"{WIDGETS}/w1").status_code == 404)
     assert eventually(lambda: "Deleted" in events_for(widgets, "w1"))
+    log = operator.read_text()
+    # e.g. "Patching failed with inconsistencies" or retried API errors would show up here
+    assert "[WARNING" not in log, log
+    assert "[ERROR" not in log, log
 
 
 def test_kopf_handles_objects_created_before_it_started(api: EmulatorThread, widgets: Client, tmp_path: Path) -> None:

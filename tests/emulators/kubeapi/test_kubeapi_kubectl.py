@@ -45,7 +45,8 @@ def test_apply_crd_then_objects_twice_exercises_create_and_patch(kubectl: Kubect
     assert yaml.safe_load(kubectl("get", "cm", "conf", "-o", "yaml").stdout)["data"] == {"k": "2"}
     unchanged = kubectl("apply", "-f", write(tmp_path, "b.yaml", *changed)).stdout
     # stringData never survives a write, so kubectl re-sends it: "configured", as with a real server
-    assert unchanged.count("unchanged") == 2 and "secret/creds configured" in unchanged, unchanged
+    assert unchanged.count("unchanged") == 2, unchanged
+    assert "secret/creds configured" in unchanged, unchanged
 
 
 def test_apply_rejects_unknown_fields_like_the_real_server(kubectl: Kubectl, tmp_path: Path) -> None:

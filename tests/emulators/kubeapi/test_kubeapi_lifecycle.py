@@ -5,8 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kubeapi_harness import CONFIGMAPS, CRDS, NAMESPACES, WIDGETS, Client, status_of, widget, widget_crd
+from kubeapi_harness import (
+    CONFIGMAPS,
+    CRDS,
+    NAMESPACES,
+    WIDGETS,
+    Client,
+    eventually,
+    status_of,
+    widget,
+    widget_crd,
+)
 
+from horizon_publisher.sandbox.kubeapi.cluster import InMemoryCluster
 from horizon_publisher.sandbox.kubeapi.patching import merge_patch
 
 
@@ -98,34 +109,48 @@ def test_deletecollection_honours_the_label_selector(http: Client) -> None:
     assert [i["metadata"]["name"] for i in http.read(CONFIGMAPS)["items"]] == ["c"]
 
 
-def test_namespace_termination_refuses_creates_deletes_contents_then_goes(widgets: Client) -> None:
+def test_namespace_termination_refuses_creates_deletes_contents_later_then_goes(widgets: Client) -> None:
     widgets.create(NAMESPACES, {"metadata": {"name": "doomed"}})
     ns_widgets = "/apis/example.com/v1/namespaces/doomed/widgets"
     widgets.create(ns_widgets, widget("held", finalizers=["hold"]))
     widgets.create("/api/v1/namespaces/doomed/configmaps", configmap("plain"))
     terminating = widgets.ok(widgets.delete(f"{NAMESPACES}/doomed"), 200)
     assert terminating["status"]["phase"] == "Terminating"
-    assert not exists(widgets, "/api/v1/namespaces/doomed/configmaps/plain")
+    assert terminating["metadata"]["deletionTimestamp"]
+    assert terminating["spec"]["finalizers"] == ["kubernetes"]
+    assert exists(widgets, "/api/v1/namespaces/doomed/configmaps/plain")  # the namespace controller is async
     response = widgets.post("/api/v1/namespaces/doomed/configmaps", configmap("late"))
     body = status_of(response)
     assert response.status_code == 403
     assert body["reason"] == "Forbidden"
     assert "unable to create new content in namespace doomed because it is being terminated" in body["message"]
     assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    eventually(lambda: not exists(widgets, "/api/v1/namespaces/doomed/configmaps/plain"))
+    assert widgets.read(f"{ns_widgets}/held")["metadata"]["deletionTimestamp"]
     assert exists(widgets, f"{NAMESPACES}/doomed")
     widgets.patch(f"{ns_widgets}/held", {"metadata": {"finalizers": None}})
     assert not exists(widgets, f"{NAMESPACES}/doomed")
 
 
-def test_deleting_a_crd_deletes_its_objects_and_unregisters_it(widgets: Client) -> None:
+def test_deleting_a_crd_deletes_its_objects_later_and_unregisters_it(widgets: Client) -> None:
     widgets.create(WIDGETS, widget("held", finalizers=["hold"]))
     widgets.create(WIDGETS, widget("plain"))
     crd = widgets.ok(widgets.delete(f"{CRDS}/widgets.example.com"), 200)
     assert crd["metadata"]["finalizers"] == ["customresourcecleanup.apiextensions.k8s.io"]
-    assert [i["metadata"]["name"] for i in widgets.read(WIDGETS)["items"]] == ["held"]
+    assert exists(widgets, f"{WIDGETS}/plain")
+    eventually(lambda: [i["metadata"]["name"] for i in widgets.read(WIDGETS)["items"]] == ["held"])
     widgets.patch(f"{WIDGETS}/held", {"metadata": {"finalizers": None}})
     assert not exists(widgets, f"{CRDS}/widgets.example.com")
     assert widgets.get(WIDGETS).status_code == 404
+
+
+def test_without_an_event_loop_termination_is_immediate() -> None:
+    cluster = InMemoryCluster()
+    cluster.ensure_namespace("gone")
+    cluster.create("v1/configmaps", {"metadata": {"name": "a"}}, namespace="gone")
+    cluster.delete("v1/namespaces", None, "gone")
+    assert cluster.get("v1/namespaces", None, "gone") is None
+    assert cluster.list("v1/configmaps") == []
 
 
 @pytest.mark.parametrize(

@@ -306,3 +306,20 @@ async def test_image_stream_repositories_follow_the_default_route() -> None:
     assert second["status"]["publicDockerImageRepository"] == (
         "default-route-openshift-image-registry.apps.sandbox.horizon.test/p/app_arm64"
     )
+
+
+@pytest.mark.parametrize(("name", "ok"), [("app_amd64", True), ("app.v2-x", True), ("App", False), ("a__b", False)])
+def test_image_stream_names_follow_the_repository_component_rule(name: str, ok: bool) -> None:
+    cluster = make_cluster()
+    cluster.create("v1/namespaces", {"metadata": {"name": "p"}})
+    stream = {"metadata": {"name": name, "namespace": "p"}}
+    if ok:
+        cluster.create("image.openshift.io/v1/imagestreams", stream)
+        return
+    with pytest.raises(ApiError) as caught:
+        cluster.create("image.openshift.io/v1/imagestreams", stream)
+    assert caught.value.code == 422
+    assert caught.value.message == (
+        f'ImageStream.image.openshift.io "{name}" is invalid: metadata.name: Invalid value: "{name}": '
+        'must match "[a-z0-9]+(?:[._-][a-z0-9]+)*"'
+    )

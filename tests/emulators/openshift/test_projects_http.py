@@ -7,7 +7,7 @@ import json
 import kubernetes.client as k8s
 import pytest
 from kubernetes.client.exceptions import ApiException
-from openshift_sandbox import Sandbox, bind, create_service_account, token_for
+from openshift_sandbox import Sandbox, bind, create_service_account, token_for, wait_for
 
 GROUP, VERSION = "project.openshift.io", "v1"
 OPERATOR = "system:serviceaccount:ops:operator"
@@ -137,6 +137,13 @@ def test_projects_list_get_and_delete_follow_access(sandbox: Sandbox) -> None:
         api.get_cluster_custom_object(GROUP, VERSION, "projects", "theirs")
     assert caught.value.status == 403
     api.delete_cluster_custom_object(GROUP, VERSION, "projects", "mine")
-    with pytest.raises(ApiException) as caught:
-        k8s.CoreV1Api(sandbox.client()).read_namespace("mine")
-    assert caught.value.status == 404
+
+    def namespace_gone() -> bool:
+        try:
+            namespace = k8s.CoreV1Api(sandbox.client()).read_namespace("mine")
+        except ApiException as error:
+            return error.status == 404
+        assert namespace.status.phase == "Terminating"
+        return False
+
+    wait_for(namespace_gone)

@@ -158,6 +158,10 @@ def test_generated_material_and_root_bundle_per_flavor() -> None:
     assert openshift.sa_signing_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
     assert openshift.root_ca_bundle.count("BEGIN CERTIFICATE") == 2  # API server CA + ingress CA
     assert openshift.with_generated_material() is openshift
+    shared = SandboxClusterConfig(
+        api_server_ca_pem=openshift.api_server_ca_pem, ingress_ca_pem=openshift.api_server_ca_pem
+    )
+    assert shared.root_ca_bundle == openshift.api_server_ca_pem  # one CA for both: listed once
     kube = SandboxClusterConfig(flavor="kubernetes").with_generated_material()
     assert kube.ingress_ca_pem == ""
     assert kube.root_ca_bundle.count("BEGIN CERTIFICATE") == 1

@@ -16,15 +16,25 @@ from __future__ import annotations
 
 from .api import JSON
 from .core import DEFAULT_EVENT_WINDOW
-from .lifecycle import LifecycleCluster
+from .lifecycle import DEFAULT_CLEANUP_DELAY, LifecycleCluster
 
 
 class InMemoryCluster(LifecycleCluster):
     """A Kubernetes API's storage and semantics, without HTTP (see :func:`.server.create_app`)."""
 
-    def __init__(self, *, event_window: int = DEFAULT_EVENT_WINDOW, builtins: bool = True) -> None:
-        """``event_window``: events kept per resource type for watches resuming from a resourceVersion."""
+    def __init__(
+        self,
+        *,
+        event_window: int = DEFAULT_EVENT_WINDOW,
+        builtins: bool = True,
+        cleanup_delay: float | None = DEFAULT_CLEANUP_DELAY,
+    ) -> None:
+        """``event_window``: events kept per resource type for watches resuming from a resourceVersion.
+
+        ``cleanup_delay``: seconds a Terminating namespace or CRD keeps its contents (None: none).
+        """
         super().__init__(event_window=event_window, builtins=builtins)
+        self.cleanup_delay = cleanup_delay
 
     def ensure_namespace(self, name: str) -> JSON:
         """Create namespace ``name`` unless it exists; returns it."""

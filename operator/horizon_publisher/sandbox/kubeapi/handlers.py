@@ -119,7 +119,7 @@ class ResourceHandler:
             route.subresource == "status" and "status" not in resource.subresources
         ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if verb not in resource.verbs:
+        if verb not in resource.verbs or (route.subresource and verb not in ("get", "update", "patch")):
             raise method_not_allowed()
         return await self._storage_verb(request, served, route, verb, user=user, dry_run=dry_run)
 

@@ -1,11 +1,16 @@
 """Deletion and the controllers that finish it: finalizers, garbage collection, namespaces, CRDs.
 
-The real server runs garbage collection and the namespace/CRD finalizers asynchronously; here they run
-synchronously right after the commit that triggers them, so tests observe a settled state.
+Namespace and CRD termination are asynchronous as in the real cluster: the DELETE marks the object
+Terminating, and its contents are deleted ``cleanup_delay`` seconds later on the running loop (at once when
+the cluster is used without a loop). Garbage collection of dependents runs synchronously right after the
+owner goes (the real one is asynchronous but quick).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import cast
 
 from .api import JSON, SYSTEM_ADMIN, UserInfo, WatchEvent
@@ -16,6 +21,9 @@ from .selectors import FieldSelector, LabelSelector
 from .store import Served, Storage, storage_id
 from .writes import Propagation, WritingCluster
 
+log = logging.getLogger(__name__)
+
+DEFAULT_CLEANUP_DELAY = 0.2
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
 CRD_KEY = f"{CRD_GROUP}/v1/customresourcedefinitions"
@@ -23,6 +31,8 @@ NAMESPACES_KEY = "v1/namespaces"
 
 
 class LifecycleCluster(WritingCluster):
+    # Seconds between a namespace or CRD turning Terminating and its contents being deleted (None: at once).
+    cleanup_delay: float | None = DEFAULT_CLEANUP_DELAY
     # --- the DELETE verbs -----------------------------------------------------------------------
 
     def delete(self, key: str, namespace: str | None, name: str) -> None:
@@ -123,6 +133,24 @@ class LifecycleCluster(WritingCluster):
 
     # --- controllers ----------------------------------------------------------------------------
 
+    def _defer(self, work: Callable[[], None]) -> None:
+        """Run ``work`` after ``cleanup_delay`` on the running loop (at once when there is none)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.cleanup_delay is None:
+            work()
+        else:
+            loop.call_later(self.cleanup_delay, self._run_deferred, work)
+
+    @staticmethod
+    def _run_deferred(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("deferred cleanup failed")
+
     def _react(self, served: Served, event: WatchEvent) -> None:
         obj, meta = event.object, event.object["metadata"]
         key = served.resource.key
@@ -200,14 +228,19 @@ class LifecycleCluster(WritingCluster):
     # --- namespaces -----------------------------------------------------------------------------
 
     def _terminate_namespace(self, served: Served, old: JSON) -> JSON:
+        """Mark the namespace Terminating now; its contents go a little later, as the namespace controller does."""
+        if old["metadata"].get("deletionTimestamp"):
+            return old
         name = old["metadata"]["name"]
-        current = old
-        if not old["metadata"].get("deletionTimestamp"):
-            new = clone(old)
-            new["metadata"]["deletionTimestamp"] = now_rfc3339()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new.setdefault("status", {})["phase"] = "Terminating"
-            current = self._commit(served, "MODIFIED", new, old)
+        new = clone(old)
+        new["metadata"]["deletionTimestamp"] = now_rfc3339()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new.setdefault("status", {})["phase"] = "Terminating"
+        current = self._commit(served, "MODIFIED", new, old)
+        self._defer(lambda: self._sweep_namespace(name))
+        return current
+
+    def _sweep_namespace(self, name: str) -> None:
         for storage in list(self._storages.values()):
             storage_served = self._served_for(storage)
             if storage_served is None or not storage_served.resource.namespaced:
@@ -217,12 +250,11 @@ class LifecycleCluster(WritingCluster):
                 if latest is not None and not latest["metadata"].get("deletionTimestamp"):
                     self._delete_stored(storage_served, latest, "Background")
         self._finish_namespace(name)
-        return served.storage.get(None, name) or current
 
     def _finish_namespace(self, name: str) -> None:
-        namespaces = self._served[NAMESPACES_KEY]
-        ns = namespaces.storage.get(None, name)
-        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+        namespaces = self._served.get(NAMESPACES_KEY)
+        ns = None if namespaces is None else namespaces.storage.get(None, name)
+        if namespaces is None or ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
         if any(storage.has_namespace(name) for storage in self._storages.values()):
             return
@@ -247,10 +279,15 @@ class LifecycleCluster(WritingCluster):
             self._register(resource, custom=True)
         for key in old_keys - {t.key for t in new_types}:
             self.unregister(key)
-        if crd["metadata"].get("deletionTimestamp"):
-            self._sweep_crd(crd)
+        if crd["metadata"].get("deletionTimestamp") and not (old or {}).get("metadata", {}).get("deletionTimestamp"):
+            name = crd["metadata"]["name"]
+            self._defer(lambda: self._sweep_crd(name))
 
-    def _sweep_crd(self, crd: JSON) -> None:
+    def _sweep_crd(self, name: str) -> None:
+        """Delete every object of a terminating CRD (the real server's CRD finalizer controller)."""
+        crd = self._served[CRD_KEY].storage.get(None, name)
+        if crd is None:
+            return
         spec = crd["spec"]
         storage = self._storages.get(storage_id(spec["group"], spec["names"]["plural"]))
         served = None if storage is None else self._served_for(storage)

@@ -190,10 +190,9 @@ def _merge_map(original: Any, patch: JSON, path: str, keys: MergeKeys) -> Any:
             result.pop(key, None)
         elif isinstance(value, dict):
             merged = _merge_map(result.get(key), value, child, keys)
+            result[key] = merged
             if merged is _DELETE:
-                result.pop(key, None)
-            else:
-                result[key] = merged
+                del result[key]
         elif isinstance(value, list) and child in keys:
             result[key] = _merge_list(result.get(key), value, child, keys)
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from .api import JSON, ResourceType
@@ -60,6 +59,10 @@ def _tokens(text: str) -> list[str]:
     return tokens
 
 
+def _fail(why: str) -> Exception:
+    return bad_request(f"unable to parse requirement: {why}")
+
+
 def parse_label_selector(text: str | None) -> LabelSelector:
     """Parse ``a=b,c!=d,e in (x,y),f notin (z),g,!h``; 400 BadRequest on a syntax error."""
     if not text or not text.strip():
@@ -67,49 +70,47 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     tokens = _tokens(text)
     requirements: list[Requirement] = []
     index = 0
-
-    def fail(why: str) -> Exception:
-        return bad_request(f"unable to parse requirement: {why}")
-
     while index < len(tokens):
-        if tokens[index] == "!":
-            if index + 1 >= len(tokens) or tokens[index + 1] in _OPERATORS | {",", "(", ")"}:
-                raise fail(f"found '{tokens[index + 1] if index + 1 < len(tokens) else ''}', expected: identifier")
-            requirements.append(Requirement(tokens[index + 1], "!"))
-            index += 2
-        else:
-            key = tokens[index]
-            if key in {",", "(", ")", "=", "==", "!="}:
-                raise fail(f"found '{key}', expected: !, identifier, or 'end of string'")
-            index += 1
-            if index >= len(tokens) or tokens[index] == ",":
-                requirements.append(Requirement(key, "exists"))
-            else:
-                operator = tokens[index]
-                index += 1
-                if operator in ("in", "notin"):
-                    values, index = _parse_set(tokens, index, fail)
-                    requirements.append(Requirement(key, operator, values))
-                elif operator in ("=", "==", "!=", "<", ">"):
-                    value = ""
-                    if index < len(tokens) and tokens[index] not in {",", "(", ")"}:
-                        value = tokens[index]
-                        index += 1
-                    requirements.append(Requirement(key, "=" if operator == "==" else operator, (value,)))
-                else:
-                    raise fail(f"found '{operator}', expected: in, notin, =, ==, !=, gt, lt")
+        requirement, index = _requirement(tokens, index)
+        requirements.append(requirement)
         if index < len(tokens):
             if tokens[index] != ",":
-                raise fail(f"found '{tokens[index]}', expected: ',' or 'end of string'")
+                raise _fail(f"found '{tokens[index]}', expected: ',' or 'end of string'")
             index += 1
             if index >= len(tokens):
-                raise fail("found '', expected: !, identifier, or 'end of string'")
+                raise _fail("found '', expected: !, identifier, or 'end of string'")
     return LabelSelector(tuple(requirements))
 
 
-def _parse_set(tokens: list[str], index: int, fail: Callable[[str], Exception]) -> tuple[tuple[str, ...], int]:
+def _requirement(tokens: list[str], index: int) -> tuple[Requirement, int]:
+    """One requirement starting at ``tokens[index]``, and the index after it."""
+    if tokens[index] == "!":
+        following = tokens[index + 1] if index + 1 < len(tokens) else ""
+        if not following or following in _OPERATORS | {",", "(", ")"}:
+            raise _fail(f"found '{following}', expected: identifier")
+        return Requirement(following, "!"), index + 2
+    key = tokens[index]
+    if key in {",", "(", ")", "=", "==", "!="}:
+        raise _fail(f"found '{key}', expected: !, identifier, or 'end of string'")
+    index += 1
+    if index >= len(tokens) or tokens[index] == ",":
+        return Requirement(key, "exists"), index
+    operator = tokens[index]
+    index += 1
+    if operator in ("in", "notin"):
+        values, index = _parse_set(tokens, index)
+        return Requirement(key, operator, values), index
+    if operator not in ("=", "==", "!=", "<", ">"):
+        raise _fail(f"found '{operator}', expected: in, notin, =, ==, !=, gt, lt")
+    value = ""
+    if index < len(tokens) and tokens[index] not in {",", "(", ")"}:
+        value, index = tokens[index], index + 1
+    return Requirement(key, "=" if operator == "==" else operator, (value,)), index
+
+
+def _parse_set(tokens: list[str], index: int) -> tuple[tuple[str, ...], int]:
     if index >= len(tokens) or tokens[index] != "(":
-        raise fail("found '', expected: '('")
+        raise _fail("found '', expected: '('")
     index += 1
     values: list[str] = []
     expect_value = True
@@ -123,10 +124,10 @@ def _parse_set(tokens: list[str], index: int, fail: Callable[[str], Exception]) 
             values.append(token)
             expect_value = False
         else:
-            raise fail(f"found '{token}', expected: ',' or ')'")
+            raise _fail(f"found '{token}', expected: ',' or ')'")
         index += 1
     if index >= len(tokens):
-        raise fail("found '', expected: ')'")
+        raise _fail("found '', expected: ')'")
     return tuple(values), index + 1
 
 

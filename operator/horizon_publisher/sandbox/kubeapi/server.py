@@ -13,10 +13,17 @@ Gaps against a real kube-apiserver 1.32:
   of interleaving them; kinds registered by other modules get atomic lists.
 - ``fieldValidation=Strict`` catches unknown fields of custom resources (pruned by the schema) only;
   built-in kinds have no schema here. Duplicate JSON keys are not detected.
-- Garbage collection, namespace and CRD termination run synchronously after the triggering write, not in
-  background controllers; ``blockOwnerDeletion`` is ignored; dependents whose owner never existed stay.
+- Garbage collection runs synchronously right after the owner goes (the real one is a background
+  controller); ``blockOwnerDeletion`` is ignored; dependents whose owner never existed stay. Namespace and
+  CRD termination are asynchronous (``cleanup_delay``, 0.2 s) but report no progress conditions.
 - No graceful deletion (gracePeriodSeconds is accepted and ignored), no TTLs, no admission webhooks,
-  no aggregated discovery (clients fall back to the legacy documents), no protobuf (406/415).
+  no aggregated discovery (clients fall back to the legacy documents). Responses are JSON (or YAML) only:
+  an Accept of protobuf alone is 406; protobuf request bodies decode only for the kinds
+  :mod:`.protobuf` knows (kubectl's typed-client kinds), others are 415.
+- The emulator adds no implicit objects (no default ServiceAccount or kube-root-ca.crt ConfigMap per
+  namespace); ``EmulatorThread`` creates the default, kube-system and kube-public namespaces.
+- Error messages for JSON patches that do not apply, malformed bodies and bad selectors are close to, not
+  byte-identical with, the Go wording; the 422 for a failed JSON-patch ``test`` has the real reason/code.
 - Conversion between versions of a CRD is "None" only (apiVersion rewritten); core/v1 and
   events.k8s.io/v1 Events are stored separately (no field mapping between them).
 - Paged lists are not snapshots: later pages show the current state (the real server serves pages from

@@ -47,6 +47,46 @@ def _ready_to_remove(obj: JSON) -> bool:
     return not (obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"))
 
 
+def _split_status(served: Served, old: JSON, new: JSON, subresource: str | None) -> JSON:
+    """With a status subresource, /status writes change only status and other writes never change it."""
+    resource = served.resource
+    new["kind"], new["apiVersion"] = resource.kind, resource.group_version
+    if subresource == "status":
+        status = new.get("status")
+        new = clone(served.present(old))
+        new.pop("status", None)
+        if status is not None:
+            new["status"] = status
+    elif "status" in resource.subresources:
+        new.pop("status", None)
+        if "status" in old:
+            new["status"] = clone(old["status"])
+    return new
+
+
+def _carry_system_metadata(meta: JSON, old_meta: JSON) -> list[JSON]:
+    """Keep the server-owned metadata of the stored object; causes for forbidden changes."""
+    causes = []
+    if meta.get("uid") and meta["uid"] != old_meta["uid"]:
+        causes.append(field_error("metadata.uid", invalid_value(meta["uid"], "field is immutable")))
+    for system_field in _SYSTEM_FIELDS:
+        meta.pop(system_field, None)
+        if system_field in old_meta:
+            meta[system_field] = old_meta[system_field]
+    meta.pop("managedFields", None)
+    meta["resourceVersion"] = old_meta["resourceVersion"]
+    if old_meta.get("deletionTimestamp"):
+        added = [f for f in meta.get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])]
+        if added:
+            quoted = ", ".join(f'"{f}"' for f in added)
+            message = (
+                "Forbidden: no new finalizers can be added if the object is being deleted, "
+                f"found new finalizers []string{{{quoted}}}"
+            )
+            causes.append(field_error("metadata.finalizers", message, "FieldValueForbidden"))
+    return causes
+
+
 def _without_volatile(obj: JSON) -> JSON:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
@@ -134,7 +174,10 @@ class WritingCluster(ClusterCore):
         return str(namespace)
 
     def _require_live_namespace(self, served: Served, namespace: str, name: str) -> None:
-        ns = self._storages["/namespaces"].get(None, namespace)
+        namespaces = self._storages.get("/namespaces")
+        if namespaces is None:  # a cluster built without the built-in kinds does not model namespaces
+            return
+        ns = namespaces.get(None, namespace)
         if ns is None:
             raise namespace_not_found(namespace)
         if ns["metadata"].get("deletionTimestamp"):
@@ -277,39 +320,9 @@ class WritingCluster(ClusterCore):
         resource, old_meta = served.resource, old["metadata"]
         if subresource not in (None, "status") or (subresource == "status" and "status" not in resource.subresources):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        new["kind"], new["apiVersion"] = resource.kind, resource.group_version
-        if subresource == "status":  # only status changes; metadata and spec stay as stored
-            status = new.get("status")
-            new = clone(served.present(old))
-            new.pop("status", None)
-            if status is not None:
-                new["status"] = status
-        elif "status" in resource.subresources:
-            new.pop("status", None)
-            if "status" in old:
-                new["status"] = clone(old["status"])
+        new = _split_status(served, old, new, subresource)
         meta = new["metadata"]
-        causes = []
-        if meta.get("uid") and meta["uid"] != old_meta["uid"]:
-            causes.append(field_error("metadata.uid", invalid_value(meta["uid"], "field is immutable")))
-        for system_field in _SYSTEM_FIELDS:
-            meta.pop(system_field, None)
-            if system_field in old_meta:
-                meta[system_field] = old_meta[system_field]
-        meta.pop("managedFields", None)
-        meta["resourceVersion"] = old_meta["resourceVersion"]
-        if old_meta.get("deletionTimestamp"):
-            added = [f for f in meta.get("finalizers") or [] if f not in (old_meta.get("finalizers") or [])]
-            if added:
-                quoted = ", ".join(f'"{f}"' for f in added)
-                causes.append(
-                    field_error(
-                        "metadata.finalizers",
-                        "Forbidden: no new finalizers can be added if the object is being deleted, "
-                        f"found new finalizers []string{{{quoted}}}",
-                        "FieldValueForbidden",
-                    )
-                )
+        causes = _carry_system_metadata(meta, old_meta)
         if causes:
             raise invalid(resource.group, resource.kind, meta.get("name", ""), causes)
         self._validate(served, new, old, strict)

@@ -22,17 +22,20 @@ Gaps:
   - Tokens: no OIDC discovery/JWKS endpoints; no legacy-token "last used" label tracking and no
     LegacyServiceAccountTokenCleanUp; pod-bound tokens only if ``v1/pods`` is served (the core serves
     no Pods); Node-bound tokens unsupported; no ``warnafter``/extended expiry; no key rotation.
-  - TokenReview only knows service-account tokens (plus whatever ``cluster.authenticate`` knows, if
-    the core exposes it); the admin token may not be recognised there.
+  - TokenReview knows service-account tokens plus whatever ``cluster.authenticate`` knows (not the
+    server's admin token, which create_app checks itself).
   - RBAC: no non-resource-URL authorization of HTTP requests (``Authorizer`` carries no path; the
     evaluator and reviews support nonResourceURLs); no impersonation; OpenShift scopes, SCCs and the
     ``authorization.openshift.io`` API are absent; bootstrap roles are trimmed to resources the sandbox
-    serves; escalation-check ``CompactRules`` also merges rules that carry resourceNames.
-  - Projects: no ``watch``; no project request template/limits; ``openshift.io/sa.scc.*`` namespace
-    annotations, ``<sa>-dockercfg-*`` pull secrets and ``openshift-service-ca.crt`` are not created.
+    serves; escalation-check ``CompactRules`` also merges rules that carry resourceNames; the allow
+    reason of SubjectAccessReviews is RBAC's only (no OpenShift scope/SCC wording).
+  - Projects: no ``watch``; label/field selectors and Table output for ``get``/``list`` only once the
+    server post-processes special answers (asked of kube-core); no project request template/limits;
+    ``openshift.io/sa.scc.*`` namespace annotations, ``<sa>-dockercfg-*`` pull secrets and
+    ``openshift-service-ca.crt`` are not created.
   - Image registry: no registry Deployment/Service objects, no ``spec.routes[]`` extra routes, no
     ``image.config.openshift.io`` externalRegistryHostnames; condition texts approximate the operator;
-    ImageStream validation (name regex, tags) is not emulated.
+    ImageStreams get only the name check and ``status.(public)dockerImageRepository`` (no tags/images).
   - Routes: no ``routes/custom-host`` permission check on setting spec.host, no host-format validation,
     no ingress sharding/route selection; the router's admission is the only router.
   - Controllers run on the emulator's loop with call_later; outside a running loop they run at once.
@@ -48,8 +51,6 @@ from horizon_publisher.sandbox.openshift.config import Clock, SandboxClusterConf
 from horizon_publisher.sandbox.openshift.image_registry import ImageRegistryOperator
 from horizon_publisher.sandbox.openshift.ingress_ca import TrustBundlePublisher
 from horizon_publisher.sandbox.openshift.projects import Projects
-from horizon_publisher.sandbox.openshift.protobuf_bodies import MEDIA_TYPE as PROTOBUF_MEDIA_TYPE
-from horizon_publisher.sandbox.openshift.protobuf_bodies import decode_body
 from horizon_publisher.sandbox.openshift.rbac_cluster import (
     AggregationController,
     EscalationCheck,
@@ -107,9 +108,6 @@ def install(cluster: Cluster, config: SandboxClusterConfig | None = None, *, clo
         return outcome
 
     Reviews(cluster, authorizer, review_token).install()
-    add_body_decoder = getattr(cluster, "add_body_decoder", None)
-    if callable(add_body_decoder):  # kubectl's typed clients POST protobuf to the endpoints above
-        add_body_decoder(PROTOBUF_MEDIA_TYPE, decode_body)
     trust = TrustBundlePublisher(cluster, config)
     trust.install()
     defaults = NamespaceDefaults(cluster, config)

@@ -53,8 +53,8 @@ class SandboxClusterConfig:
         On OpenShift it is the ``serviceaccount-ca`` bundle: API server CA plus the ingress CA.
         """
         parts = [self.api_server_ca_pem]
-        if self.is_openshift and self.ingress_ca_pem:
-            parts.append(self.ingress_ca_pem)
+        if self.is_openshift and self.ingress_ca_pem and self.ingress_ca_pem.strip() != self.api_server_ca_pem.strip():
+            parts.append(self.ingress_ca_pem)  # the real bundle holds each certificate once
         return "".join(p if p.endswith("\n") else p + "\n" for p in parts if p)
 
     def with_generated_material(self) -> SandboxClusterConfig:

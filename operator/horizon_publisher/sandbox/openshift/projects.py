@@ -30,7 +30,19 @@ REQUESTER = "openshift.io/requester"
 DISPLAY_NAME = "openshift.io/display-name"
 DESCRIPTION = "openshift.io/description"
 
-PROJECTS = ResourceType(GROUP, "v1", "projects", "Project", False, "project", ("delete", "get", "list"))
+PROJECTS = ResourceType(
+    GROUP,
+    "v1",
+    "projects",
+    "Project",
+    False,
+    "project",
+    ("delete", "get", "list"),
+    printer_columns=(
+        {"name": "Display Name", "type": "string", "jsonPath": ".metadata.annotations['openshift.io/display-name']"},
+        {"name": "Status", "type": "string", "jsonPath": ".status.phase"},
+    ),
+)
 PROJECT_REQUESTS = ResourceType(
     GROUP, "v1", "projectrequests", "ProjectRequest", False, "projectrequest", ("create", "list")
 )
