@@ -12,8 +12,6 @@ missing=()
 command -v docker-registry >/dev/null || missing+=(docker-registry)
 command -v skopeo >/dev/null || missing+=(skopeo)
 command -v umoci >/dev/null || missing+=(umoci)
-command -v htpasswd >/dev/null || missing+=(apache2-utils)
-command -v openssl >/dev/null || missing+=(openssl)
 command -v git >/dev/null || missing+=(git)
 # The machine image may carry kubectl from another source; Debian's 1.20 client would clash with it.
 command -v kubectl >/dev/null || missing+=(kubernetes-client)

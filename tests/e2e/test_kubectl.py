@@ -34,7 +34,8 @@ def test_apply_samples_twice_then_get(sandbox: Sandbox) -> None:
     obj = yaml.safe_load(sandbox.kubectl("get", "edgeserviceimage", "hello", "-n", "horizon-demo", "-o", "yaml").stdout)
     assert obj["spec"]["image"]["name"] == "hello"
     assert obj["metadata"]["generation"] == 1
-    assert obj["metadata"]["uid"] and obj["metadata"]["resourceVersion"]
+    assert obj["metadata"]["uid"]
+    assert obj["metadata"]["resourceVersion"]
     # Defaults from the CRD schema were applied by the server.
     assert obj["spec"]["registry"]["openshift"]["adoptExistingNamespace"] is False
 

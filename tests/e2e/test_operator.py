@@ -57,7 +57,8 @@ def test_samples_get_every_condition_on_first_sight(sandbox: Sandbox, operator: 
             assert all(c["observedGeneration"] == observed["metadata"]["generation"] for c in conditions)
     # kstatus and `kubectl wait` read Ready; the printer columns show it.
     table = sandbox.kubectl("get", "esi", "-n", NAMESPACE).stdout
-    assert "Unknown" in table and "Pending" in table
+    assert "Unknown" in table
+    assert "Pending" in table
 
 
 def test_bad_input_is_reported_and_recovered(sandbox: Sandbox, operator: RunningOperator) -> None:

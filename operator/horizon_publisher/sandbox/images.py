@@ -9,6 +9,9 @@ Authentication follows the registry's challenge: ``Bearer`` (GET the realm with 
 
 Registry 2.8 quirks handled: blob uploads are POST then PUT (no single-POST upload); ``Accept`` always
 lists all four manifest types when resolving a digest.
+
+Limits: single-layer images only, whole blobs in one PUT (no chunked upload, no cross-repository mount),
+tokens cached per scope for the client's lifetime (a 401 fetches a new one).
 """
 
 from __future__ import annotations
@@ -215,9 +218,15 @@ class RegistryClient:
         elif self._use_basic:
             auth = self._credentials
         return self._session.request(
-            method, url, headers=all_headers, data=data or None, auth=auth, verify=self._verify,
-            timeout=self._timeout, allow_redirects=method in ("GET", "HEAD"),
-        )  # fmt: skip
+            method,
+            url,
+            headers=all_headers,
+            data=data or None,
+            auth=auth,
+            verify=self._verify,  # per request: REQUESTS_CA_BUNDLE would override Session.verify
+            timeout=self._timeout,
+            allow_redirects=method in ("GET", "HEAD"),
+        )
 
     def _fetch_token(self, challenge: Mapping[str, str], scope: str) -> str:
         query: dict[str, str | list[str]] = {"scope": sorted({scope, challenge.get("scope", scope)})}

@@ -12,8 +12,8 @@ from horizon_publisher.sandbox.kubeapi.cluster import InMemoryCluster
 from horizon_publisher.sandbox.kubeapi.server import create_app
 from horizon_publisher.sandbox.layout import SandboxSettings, StateDir
 from horizon_publisher.sandbox.openshift import SandboxClusterConfig, install
-from horizon_publisher.sandbox.registry_auth import server_ssl_context, start_app
 from horizon_publisher.sandbox.serving import serve_until_signalled
+from horizon_publisher.sandbox.tls_server import server_ssl_context, start_app
 
 CRD_KEY = "apiextensions.k8s.io/v1/customresourcedefinitions"
 

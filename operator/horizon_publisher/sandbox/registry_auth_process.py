@@ -9,14 +9,9 @@ from pathlib import Path
 
 from horizon_publisher.sandbox.layout import StateDir
 from horizon_publisher.sandbox.registry import DEFAULT_ISSUER, DEFAULT_SERVICE
-from horizon_publisher.sandbox.registry_auth import (
-    KubeReviewAuthorizer,
-    TokenSigner,
-    create_token_app,
-    server_ssl_context,
-    start_app,
-)
+from horizon_publisher.sandbox.registry_auth import KubeReviewAuthorizer, TokenSigner, create_token_app
 from horizon_publisher.sandbox.serving import serve_until_signalled
+from horizon_publisher.sandbox.tls_server import server_ssl_context, start_app
 
 
 async def _serve(state: StateDir) -> None:

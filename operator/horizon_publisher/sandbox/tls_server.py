@@ -63,7 +63,11 @@ class BackgroundServer:
             start_app(self._app, ssl_context=self._ssl_context, host=self._host, port=self._requested_port),
             self._loop,
         )
-        self._runner, self.port = future.result(timeout)
+        try:
+            self._runner, self.port = future.result(timeout)
+        except BaseException:
+            self.stop()  # e.g. the port is taken: do not leave the loop thread behind
+            raise
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -133,3 +133,32 @@ def test_tls_serving_with_a_generated_certificate(tls_api: EmulatorThread) -> No
     assert tls_api.ca_file is not None
     client = Client(tls_api.url, tls_api.admin_token, verify=str(tls_api.ca_file))
     assert client.read("/api/v1/namespaces/default")["status"]["phase"] == "Active"
+
+
+STATUS_COLUMN = {"name": "Status", "type": "string", "jsonPath": ".status.phase"}
+PROJECTS = ResourceType(
+    "project.openshift.io", "v1", "projects", "Project", False, "project", ("get", "list"),
+    printer_columns=(STATUS_COLUMN,),
+)  # fmt: skip
+
+
+def test_special_lists_are_filtered_and_negotiated_like_stored_ones(api: EmulatorThread, http: Client) -> None:
+    def projects(request: SpecialRequest) -> tuple[int, dict[str, Any]]:
+        items = [
+            {"apiVersion": "project.openshift.io/v1", "kind": "Project",
+             "metadata": {"name": name, "labels": {"team": team}}, "status": {"phase": "Active"}}
+            for name, team in (("a", "x"), ("b", "y"))
+        ]  # fmt: skip
+        if request.verb == "get":
+            return 200, next(i for i in items if i["metadata"]["name"] == request.name)
+        return 200, {"kind": "ProjectList", "apiVersion": "project.openshift.io/v1", "metadata": {}, "items": items}
+
+    api.call(api.cluster.register, PROJECTS)
+    api.cluster.add_special(PROJECTS.key, None, "list", projects)
+    api.cluster.add_special(PROJECTS.key, None, "get", projects)
+    path = "/apis/project.openshift.io/v1/projects"
+    assert [p["metadata"]["name"] for p in http.read(f"{path}?labelSelector=team%3Dy")["items"]] == ["b"]
+    table = http.read(path, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    assert [row["cells"][:2] for row in table["rows"]] == [["a", "Active"], ["b", "Active"]]
+    single = http.read(f"{path}/a", headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    assert single["rows"][0]["cells"][0] == "a"

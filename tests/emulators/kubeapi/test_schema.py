@@ -893,3 +893,9 @@ def test_project_samples_validate(sample: dict[str, Any]) -> None:
     apply_defaults(schema, obj)
     assert validate(schema, obj, None) == []
     assert validate(schema, obj, copy.deepcopy(obj)) == []
+
+
+def test_integer_beyond_int64_is_reported_not_raised() -> None:
+    # Found by hypothesis: CEL ints are int64, and converting 2**63 used to raise out of validate().
+    errors = validate(FIXED_SCHEMA, {"spec": {}}, {"spec": {"n": 9.223372036854776e18}})
+    assert all(isinstance(error.message, str) for error in errors)

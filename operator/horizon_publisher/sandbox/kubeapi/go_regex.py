@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
+import re2  # google-re2 ships no type information (mypy override in pyproject.toml)
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad pattern is reported to the caller, not printed to stderr

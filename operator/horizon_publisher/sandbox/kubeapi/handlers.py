@@ -114,6 +114,8 @@ class ResourceHandler:
             code, payload = special(
                 SpecialRequest(verb, resource, route.namespace, route.name, route.subresource, body, user, dry_run)
             )
+            if code == 200 and verb in ("get", "list") and not route.subresource:
+                return self._special_read(request, served, verb, payload)
             return json_response(payload, code)
         if route.subresource not in (None, "status") or (
             route.subresource == "status" and "status" not in resource.subresources
@@ -176,7 +178,7 @@ class ResourceHandler:
             if route.name:  # /watch/.../{name}: a watch pinned to one object
                 fields = parse_field_selector(f"metadata.name={route.name}", resource)
             return await self.watches.serve(request, served, route.namespace, labels, fields)
-        media = negotiate(request.headers.get("Accept", ""))
+        negotiate(request.headers.get("Accept", ""))  # 406 before doing any work
         if verb == "get":
             obj = served.storage.get(route.namespace, str(route.name))
             if obj is None:
@@ -192,16 +194,42 @@ class ResourceHandler:
             if page.continue_token:
                 list_meta["continue"] = page.continue_token
                 list_meta["remainingItemCount"] = page.remaining
-        if media == "table":
-            include = query.get("includeObject", "Metadata")
-            return json_response(build_table(resource, served.custom, objects, list_meta, include))
-        if media == "meta":
-            return json_response(_partial(objects, list_meta, single=verb == "get"))
+        return _render(request, served, verb, objects, list_meta)
+
+    def _special_read(self, request: web.Request, served: Served, verb: str, payload: JSON) -> web.Response:
+        """A virtual resource's get/list answer, filtered and negotiated like a stored one."""
         if verb == "get":
-            return json_response(objects[0], 200, media)
-        body = {"kind": resource.list_kind, "apiVersion": resource.group_version, "metadata": list_meta,
-                "items": objects}  # fmt: skip
-        return json_response(body, 200, media)
+            return _render(request, served, verb, [payload], dict(payload.get("metadata") or {}))
+        labels = parse_label_selector(request.query.get("labelSelector"))
+        fields = parse_field_selector(request.query.get("fieldSelector"), served.resource)
+        items = [item for item in payload.get("items") or [] if labels.matches(item) and fields.matches(item)]
+        list_meta = dict(payload.get("metadata") or {})
+        list_meta.setdefault("resourceVersion", str(self.cluster.resource_version))
+        return _render(request, served, verb, items, list_meta, list_body=payload)
+
+
+def _render(
+    request: web.Request,
+    served: Served,
+    verb: str,
+    objects: list[JSON],
+    list_meta: JSON,
+    *,
+    list_body: JSON | None = None,
+) -> web.Response:
+    """GET answers in the negotiated form: a Table, PartialObjectMetadata, or the objects (JSON or YAML)."""
+    resource = served.resource
+    media = negotiate(request.headers.get("Accept", ""))
+    if media == "table":
+        include = request.query.get("includeObject", "Metadata")
+        return json_response(build_table(resource, served.custom, objects, list_meta, include))
+    if media == "meta":
+        return json_response(_partial(objects, list_meta, single=verb == "get"))
+    if verb == "get":
+        return json_response(objects[0], 200, media)
+    body = {"kind": resource.list_kind, "apiVersion": resource.group_version, **(list_body or {}),
+            "metadata": list_meta, "items": objects}  # fmt: skip
+    return json_response(body, 200, media)
 
 
 def _partial(objects: list[JSON], list_meta: JSON, *, single: bool) -> JSON:

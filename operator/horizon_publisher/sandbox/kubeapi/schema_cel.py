@@ -78,7 +78,7 @@ class RuleRunner:
                 if isinstance(sub, dict):
                     self.node(sub, item, old_item, _child(path, key), root=False, unchanged=unchanged)
 
-    def _run(self, rule: JSON, schema: JSON, value: Any, old: Any, *, path: str, root: bool, unchanged: bool) -> None:
+    def _run(self, rule: JSON, schema: JSON, value: Any, old: Any, *, path: str, root: bool, unchanged: bool) -> None:  # noqa: PLR0911
         source: str = rule["rule"]
         schema_type = schema.get("type") or ""
         field = path or NIL_PATH
@@ -91,8 +91,13 @@ class RuleRunner:
         if compiled.uses_old_self and old is MISSING and not optional_old_self:
             return  # transition rules need an old value to compare with
         embedded = root or bool(schema.get("x-kubernetes-embedded-resource"))
-        self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo)
-        old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded, memo=self.memo)
+        try:
+            self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo)
+            old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded, memo=self.memo)
+        except (ValueError, OverflowError) as error:
+            # e.g. an integer beyond int64, which CEL cannot represent: report, never crash
+            self.errors.append(invalid(field, schema_type, f"rule not evaluated: {error}"))
+            return
         variables: dict[str, Any] = {"self": self_value}
         if compiled.uses_old_self:
             variables["oldSelf"] = optional_of(old_value) if optional_old_self else old_value
