@@ -60,5 +60,9 @@ def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[Eve
     return []
 
 
+def spec_of(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _obj(body.get("spec"))
+
+
 def _obj(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from horizon_publisher.conditions import READY
-from horizon_publisher.reconcile.first_look import first_look
+from horizon_publisher.reconcile.first_look import first_look, spec_of
 from horizon_publisher.reconcile.outcome import Outcome
 from horizon_publisher.validation import check_service_image
 
@@ -56,8 +56,7 @@ def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def reconcile(body: Mapping[str, Any], *, now: datetime) -> Outcome:
-    spec = body.get("spec") if isinstance(body.get("spec"), Mapping) else {}
-    assert isinstance(spec, Mapping)
+    spec = spec_of(body)
     return first_look(
         body,
         condition_types=condition_types(spec),
