@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -369,10 +368,11 @@ def test_validation_with_ten_rules_is_cheap() -> None:
     obj = {"spec": {"a": "abc", "n": 5, "tags": ["x", "y"], "labels": {"app": "z"}}}
     old = {"spec": {**obj["spec"], "n": 6}}
     assert validate(schema, obj, old) == []
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(20):
-            validate(schema, obj, old)
-        timings.append((time.perf_counter() - start) / 20)
-    assert min(timings) < 0.02  # measured ~1 ms; generous for a loaded CI machine
+    # Programs are compiled once per rule text and reused (the cost is measured, not asserted:
+    # tests/bench/emulator_baseline.py and docs/benchmarks.md).
+    compile_expression.cache_clear()
+    for _ in range(20):
+        validate(schema, obj, old)
+    info = compile_expression.cache_info()
+    assert info.misses == len(rules)
+    assert info.hits >= 19 * len(rules)

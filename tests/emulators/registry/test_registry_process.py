@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -86,10 +85,9 @@ def test_token_flavour_requires_a_realm(registry_binary: str, pki: SandboxPKI, t
         start_registry(tmp_path, pki, auth="token", port=free_port())
 
 
-def test_startup_is_fast(registry_binary: str, pki: SandboxPKI, tmp_path: Path) -> None:
+def test_stop_process_ends_the_registry_by_pid(registry_binary: str, pki: SandboxPKI, tmp_path: Path) -> None:
     del registry_binary
-    started = time.monotonic()
     registry = start_registry(tmp_path, pki, auth="none")
-    elapsed = time.monotonic() - started
+    assert Path(f"/proc/{registry.pid}").exists()
     stop_process(registry.pid)
-    assert elapsed < 5.0
+    assert not Path(f"/proc/{registry.pid}").exists()

@@ -1,6 +1,7 @@
-"""Throughput: 1000 custom objects created over HTTP (16 in flight), listed, and seen by a watcher.
+"""Load: 1000 custom objects created over HTTP (16 in flight) are all listed and all seen by a watcher.
 
-The emulator runs in its own process so that its CPU time can be read from /proc. Prints the numbers.
+The emulator runs in its own process so that its CPU time can be read from /proc. The timings are
+printed, not asserted (the benchmark, tests/bench/emulator_baseline.py, records them).
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ async def run_load(url: str, token: str) -> dict[str, float]:
         return {"create": created, "watch": watched, "list": listed}
 
 
-def test_thousand_custom_objects_well_under_five_seconds(emulator_process: tuple[int, str, str]) -> None:
+def test_thousand_concurrent_creates_are_all_listed_and_watched(emulator_process: tuple[int, str, str]) -> None:
     pid, url, token = emulator_process
     cpu_before = cpu_seconds(pid)
     timings = asyncio.run(run_load(url, token))
@@ -98,5 +99,3 @@ def test_thousand_custom_objects_well_under_five_seconds(emulator_process: tuple
         f"\n{N_OBJECTS} creates ({IN_FLIGHT} in flight): {timings['create']:.2f} s; watcher saw all after "
         f"{timings['watch']:.2f} s; list of {N_OBJECTS}: {timings['list'] * 1000:.0f} ms; emulator CPU {cpu:.2f} s"
     )
-    assert timings["create"] < 5.0
-    assert timings["list"] < 1.0
