@@ -376,3 +376,33 @@ def test_validation_with_ten_rules_is_cheap() -> None:
     info = compile_expression.cache_info()
     assert info.misses == len(rules)
     assert info.hits >= 19 * len(rules)
+
+
+@pytest.mark.parametrize(
+    ("rule", "fields"),
+    [
+        ("self.a == 'x'", frozenset({"a"})),
+        ("has(self.a) && self.b.size() > 0", frozenset({"a", "b"})),
+        ("self == oldSelf", None),
+        ("size(self) > 1", None),
+        ("self.all(k, k != 'x')", None),
+        ("'self' == self.a", None),  # conservative: a bare word self anywhere means the whole value
+    ],
+)
+def test_rules_convert_only_the_fields_they_read(rule: str, fields: frozenset[str] | None) -> None:
+    assert compile_expression(rule).self_fields == fields
+
+
+def test_message_expression_may_read_fields_the_rule_does_not() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-validations": [{"rule": "self.a == 'ok'", "messageExpression": "'a is ' + self.b"}],
+                "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
+            }
+        },
+    }
+    errors = validate(schema, {"spec": {"a": "bad", "b": "explained"}}, None)
+    assert [e.message for e in errors] == ["Invalid value: a is explained"]

@@ -83,6 +83,10 @@ class CompiledExpression:
     ast: lark.Tree[Any]
     runner: celpy.Runner
     uses_old_self: bool
+    # The top-level fields of ``self`` the rule reads, when it only ever reads ``self.<field>...``;
+    # None when it uses ``self`` whole (``self == oldSelf``, ``size(self)``). Lets a rule on a big
+    # object convert only what it reads.
+    self_fields: frozenset[str] | None = None
 
 
 def parse(source: str) -> lark.Tree[Any]:
@@ -118,7 +122,19 @@ def compile_expression(source: str) -> CompiledExpression:
     except Exception as error:  # cel-python refuses some constructs only at transpile time
         raise CelCompileError(f"compilation failed: ERROR: <input>:1:1: {error}") from None
     _fix_has_macro(runner)
-    return CompiledExpression(source, tree, runner, uses_identifier(tree, "oldSelf"))
+    return CompiledExpression(source, tree, runner, uses_identifier(tree, "oldSelf"), _self_fields(source))
+
+
+_SELF_MEMBER = re.compile(r"\bself\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+# ``self`` alone, or a method or macro called on it (``self.all(...)``, ``self.size()``)
+_BARE_SELF = re.compile(r"\bself\b(?!\s*\.\s*[A-Za-z_][A-Za-z0-9_]*\b(?!\s*\())")
+
+
+def _self_fields(source: str) -> frozenset[str] | None:
+    """Conservative: any ``self`` not followed by ``.field`` (even inside a string) means "all of it"."""
+    if _BARE_SELF.search(source):
+        return None
+    return frozenset(_SELF_MEMBER.findall(source))
 
 
 _HAS_MACRO_LINE = re.compile(r"^(ex_\d+ = lambda activation: )(not isinstance\(.*\))$", re.MULTILINE)
@@ -260,14 +276,25 @@ def _string_value(text: str, schema_format: str | None) -> Any:
 Memo = dict[tuple[int, int, bool], Any]
 
 
-def to_cel(value: Any, schema: JSON | None, *, resource_root: bool = False, memo: Memo | None = None) -> Any:
+def to_cel(
+    value: Any,
+    schema: JSON | None,
+    *,
+    resource_root: bool = False,
+    memo: Memo | None = None,
+    only: frozenset[str] | None = None,
+) -> Any:
     """Convert a JSON value to CEL, typed by its schema (unknown parts converted as plain JSON).
 
     ``memo`` shares conversions between the rules of one validation pass: the object must not
-    change while the memo is in use.
+    change while the memo is in use. ``only``: for an object, convert just these (CEL-escaped)
+    fields, the ones a rule reads.
     """
     if value is None:
         return None
+    if only is not None and isinstance(value, dict) and schema is not None:
+        typed = with_resource_meta(schema) if resource_root or schema.get("x-kubernetes-embedded-resource") else schema
+        return _object_to_cel(value, typed, memo, only)
     if schema is None:
         return json_to_cel(value)
     if not isinstance(value, (dict, list)):
@@ -304,7 +331,9 @@ def _number_to_cel(value: Any, schema_type: Any) -> Any:
     return json_to_cel(value)
 
 
-def _object_to_cel(value: JSON, schema: JSON, memo: Memo | None) -> celtypes.MapType:
+def _object_to_cel(
+    value: JSON, schema: JSON, memo: Memo | None, only: frozenset[str] | None = None
+) -> celtypes.MapType:
     properties: JSON = schema.get("properties") or {}
     extra = schema.get("additionalProperties")
     extra_schema = extra if isinstance(extra, dict) else None
@@ -312,10 +341,11 @@ def _object_to_cel(value: JSON, schema: JSON, memo: Memo | None) -> celtypes.Map
     for key, item in value.items():
         if key in properties:
             name = escape_property(key)
-            if name is not None:
+            if name is not None and (only is None or name in only):
                 out[celtypes.StringType(name)] = to_cel(item, properties[key], memo=memo)
         elif extra is not None or schema.get("x-kubernetes-preserve-unknown-fields") or not properties:
-            out[celtypes.StringType(key)] = to_cel(item, extra_schema, memo=memo)
+            if only is None or key in only:
+                out[celtypes.StringType(key)] = to_cel(item, extra_schema, memo=memo)
         # else: a field the schema does not declare (metadata.labels at a resource root) is
         # invisible to CEL, as in cel-go where the declared type has no such field
     return celtypes.MapType(out)

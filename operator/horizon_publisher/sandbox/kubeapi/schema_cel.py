@@ -53,6 +53,8 @@ class RuleRunner:
         has_old = old is not MISSING and old is not None
         if has_old:
             unchanged = json_equal(value, old)
+        if self.update and unchanged and not _has_transition_rules(schema):
+            return  # every failure below would be ratcheted away: skip the work (status and metadata writes)
         rule_schemas = [schema] + [s for s in schema.get("allOf") or [] if isinstance(s, dict)]
         for rule_schema in rule_schemas:
             for rule in rule_schema.get("x-kubernetes-validations") or []:
@@ -87,12 +89,14 @@ class RuleRunner:
         except CelCompileError as error:
             self.errors.append(invalid(field, schema_type, f"rule compile error: {error}"))
             return
+        if self.update and unchanged and not compiled.uses_old_self:
+            return  # ratcheted: the real server only warns about an unchanged invalid value
         optional_old_self = bool(rule.get("optionalOldSelf"))
         if compiled.uses_old_self and old is MISSING and not optional_old_self:
             return  # transition rules need an old value to compare with
         embedded = root or bool(schema.get("x-kubernetes-embedded-resource"))
         try:
-            self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo)
+            self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo, only=compiled.self_fields)
             old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded, memo=self.memo)
         except (ValueError, OverflowError) as error:
             # e.g. an integer beyond int64, which CEL cannot represent: report, never crash
@@ -120,8 +124,9 @@ class RuleRunner:
         if not isinstance(result, celtypes.BoolType):
             self.errors.append(invalid(field, schema_type, f"rule did not evaluate to a bool: {label}"))
             return
-        if not compiled.uses_old_self and self.update and unchanged:
-            return  # ratcheted: the real server only warns about an unchanged invalid value
+        if rule.get("messageExpression") and compiled.self_fields is not None:
+            # the rule read only some fields; its message may read others
+            variables["self"] = to_cel(value, schema, resource_root=embedded, memo=self.memo)
         detail = self._message(rule, variables | ({"oldSelf": old_value} if compiled.uses_old_self else {}))
         error_field = field
         if isinstance(rule.get("fieldPath"), str):
@@ -147,6 +152,42 @@ class RuleRunner:
         if isinstance(message, str) and message.strip():
             return message.strip()
         return f"failed rule: {str(rule['rule']).strip()}"
+
+
+_TRANSITION_MEMO: dict[int, tuple[JSON, bool]] = {}
+
+
+def _has_transition_rules(schema: JSON) -> bool:
+    """Whether any rule at or below this schema node reads ``oldSelf`` (memoized per schema object)."""
+    cached = _TRANSITION_MEMO.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    found = any(_is_transition(rule) for rule in _rules_of(schema)) or any(
+        _has_transition_rules(child) for child in _children(schema)
+    )
+    _TRANSITION_MEMO[id(schema)] = (schema, found)  # the schema is kept alive, so its id stays unique
+    return found
+
+
+def _rules_of(schema: JSON) -> list[JSON]:
+    schemas = [schema] + [s for s in schema.get("allOf") or [] if isinstance(s, dict)]
+    return [r for s in schemas for r in s.get("x-kubernetes-validations") or [] if isinstance(r, dict)]
+
+
+def _is_transition(rule: JSON) -> bool:
+    source = rule.get("rule")
+    if not isinstance(source, str):
+        return False
+    try:
+        return compile_expression(source).uses_old_self
+    except CelCompileError:
+        return False
+
+
+def _children(schema: JSON) -> list[JSON]:
+    children = [c for c in (schema.get("properties") or {}).values() if isinstance(c, dict)]
+    children += [c for c in (schema.get("items"), schema.get("additionalProperties")) if isinstance(c, dict)]
+    return children
 
 
 def _rule_label(rule: JSON) -> str:
