@@ -343,9 +343,10 @@ def _object_to_cel(
             name = escape_property(key)
             if name is not None and (only is None or name in only):
                 out[celtypes.StringType(name)] = to_cel(item, properties[key], memo=memo)
-        elif extra is not None or schema.get("x-kubernetes-preserve-unknown-fields") or not properties:
-            if only is None or key in only:
-                out[celtypes.StringType(key)] = to_cel(item, extra_schema, memo=memo)
+        elif (extra is not None or schema.get("x-kubernetes-preserve-unknown-fields") or not properties) and (
+            only is None or key in only
+        ):
+            out[celtypes.StringType(key)] = to_cel(item, extra_schema, memo=memo)
         # else: a field the schema does not declare (metadata.labels at a resource root) is
         # invisible to CEL, as in cel-go where the declared type has no such field
     return celtypes.MapType(out)

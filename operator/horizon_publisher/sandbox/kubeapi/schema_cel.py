@@ -32,7 +32,8 @@ from .schema_errors import (
 )
 from .schema_values import MISSING, correlate_list_items, json_equal
 
-_MAX_MESSAGE_BYTES = 5 * 1024  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
+_MAX_MESSAGE_BYTES = 5 * 1024
+_IMMUTABLE = frozenset({"self == oldSelf", "oldSelf == self"})  # celconfig.MaxEvaluatedMessageExpressionSizeBytes
 
 
 def _child(path: str, name: str) -> str:
@@ -62,6 +63,9 @@ class RuleRunner:
                     self._run(
                         rule, schema, value, old if has_old else MISSING, path=path, root=root, unchanged=unchanged
                     )
+        self._descend(schema, value, old, path, unchanged=unchanged)
+
+    def _descend(self, schema: JSON, value: Any, old: Any, path: str, *, unchanged: bool) -> None:
         if isinstance(value, list):
             items = schema.get("items")
             if isinstance(items, dict):
@@ -89,8 +93,10 @@ class RuleRunner:
         except CelCompileError as error:
             self.errors.append(invalid(field, schema_type, f"rule compile error: {error}"))
             return
-        if self.update and unchanged and not compiled.uses_old_self:
-            return  # ratcheted: the real server only warns about an unchanged invalid value
+        if self.update and unchanged and (not compiled.uses_old_self or compiled.source.strip() in _IMMUTABLE):
+            # ratcheted (the real server only warns about an unchanged invalid value), or an
+            # immutability rule on an unchanged value, which holds by definition
+            return
         optional_old_self = bool(rule.get("optionalOldSelf"))
         if compiled.uses_old_self and old is MISSING and not optional_old_self:
             return  # transition rules need an old value to compare with
