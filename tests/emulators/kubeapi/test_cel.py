@@ -406,3 +406,20 @@ def test_message_expression_may_read_fields_the_rule_does_not() -> None:
     }
     errors = validate(schema, {"spec": {"a": "bad", "b": "explained"}}, None)
     assert [e.message for e in errors] == ["Invalid value: a is explained"]
+
+
+def test_a_rule_that_held_for_some_values_still_fails_for_others() -> None:
+    # The emulator remembers rules that held for exact values; different values must be evaluated.
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-validations": [{"rule": "self.n < 10", "message": "n too big"}],
+                "properties": {"n": {"type": "integer"}},
+            }
+        },
+    }
+    assert validate(schema, {"spec": {"n": 1}}, None) == []
+    assert validate(schema, {"spec": {"n": 1}}, None) == []
+    assert [e.message for e in validate(schema, {"spec": {"n": 11}}, None)] == ["Invalid value: n too big"]

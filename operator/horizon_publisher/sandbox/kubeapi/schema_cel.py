@@ -11,6 +11,7 @@ value is not an error (ratcheting; the real server sends a warning instead).
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from celpy import celtypes
@@ -93,14 +94,13 @@ class RuleRunner:
         except CelCompileError as error:
             self.errors.append(invalid(field, schema_type, f"rule compile error: {error}"))
             return
-        if self.update and unchanged and (not compiled.uses_old_self or compiled.source.strip() in _IMMUTABLE):
-            # ratcheted (the real server only warns about an unchanged invalid value), or an
-            # immutability rule on an unchanged value, which holds by definition
-            return
         optional_old_self = bool(rule.get("optionalOldSelf"))
-        if compiled.uses_old_self and old is MISSING and not optional_old_self:
-            return  # transition rules need an old value to compare with
+        if not self._needs_run(compiled, old, unchanged=unchanged, optional_old_self=optional_old_self):
+            return
         embedded = root or bool(schema.get("x-kubernetes-embedded-resource"))
+        passed_key = _passed_key(compiled, schema, value, old, optional_old_self=optional_old_self, embedded=embedded)
+        if passed_key is not None and passed_key in _PASSED:
+            return  # this rule already held for exactly these values (rules are pure functions of them)
         try:
             self_value = to_cel(value, schema, resource_root=embedded, memo=self.memo, only=compiled.self_fields)
             old_value = None if old is MISSING else to_cel(old, schema, resource_root=embedded, memo=self.memo)
@@ -115,17 +115,11 @@ class RuleRunner:
         try:
             result = evaluate(compiled, variables)
         except CelEvalError as error:
-            text = str(error)
-            if text == "no such overload":
-                detail = (
-                    f"'{text}': call arguments did not match a supported operator, function or macro "
-                    f"signature for rule: {label}"
-                )
-            else:
-                detail = f"{text} evaluating rule: {label}"
-            self.errors.append(invalid(field, schema_type, detail))
+            self.errors.append(invalid(field, schema_type, _evaluation_error(str(error), label)))
             return
         if isinstance(result, celtypes.BoolType) and bool(result):
+            if passed_key is not None:
+                _remember_passed(passed_key)
             return
         if not isinstance(result, celtypes.BoolType):
             self.errors.append(invalid(field, schema_type, f"rule did not evaluate to a bool: {label}"))
@@ -141,6 +135,14 @@ class RuleRunner:
                 error_field = _child(path, normalize_field_path(rule["fieldPath"], schema))
         shown = OMIT if schema_type in ("object", "array") else value
         self.errors.append(_error_for_reason(rule.get("reason"), error_field, shown, detail))
+
+    def _needs_run(self, compiled: Any, old: Any, *, unchanged: bool, optional_old_self: bool) -> bool:
+        if self.update and unchanged and (not compiled.uses_old_self or compiled.source.strip() in _IMMUTABLE):
+            # ratcheted (the real server only warns about an unchanged invalid value), or an
+            # immutability rule on an unchanged value, which holds by definition
+            return False
+        # transition rules need an old value to compare with
+        return not (compiled.uses_old_self and old is MISSING and not optional_old_self)
 
     @staticmethod
     def _message(rule: JSON, variables: dict[str, Any]) -> str:
@@ -158,6 +160,39 @@ class RuleRunner:
         if isinstance(message, str) and message.strip():
             return message.strip()
         return f"failed rule: {str(rule['rule']).strip()}"
+
+
+# Rules that held, by (rule, schema node, the exact values read): thousands of objects share spec
+# shapes, and every status or metadata write re-runs the root's rules on unchanged values.
+_PASSED: dict[tuple[Any, ...], None] = {}
+_PASSED_LIMIT = 20_000
+_SCHEMAS: dict[int, JSON] = {}  # keeps each keyed schema alive, so its id is never reused
+
+
+def _fingerprint(value: Any, only: frozenset[str] | None) -> str | None:
+    if only is not None and isinstance(value, dict):
+        value = {k: v for k, v in value.items() if k in only}
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _passed_key(
+    compiled: Any, schema: JSON, value: Any, old: Any, *, optional_old_self: bool, embedded: bool
+) -> tuple[Any, ...] | None:
+    own = _fingerprint(value, compiled.self_fields)
+    previous = _fingerprint(None if old is MISSING else old, None) if compiled.uses_old_self else ""
+    if own is None or previous is None:
+        return None
+    _SCHEMAS.setdefault(id(schema), schema)
+    return (compiled.source, id(schema), embedded, optional_old_self, old is MISSING, own, previous)
+
+
+def _remember_passed(key: tuple[Any, ...]) -> None:
+    if len(_PASSED) >= _PASSED_LIMIT:
+        _PASSED.pop(next(iter(_PASSED)))  # oldest first: dicts keep insertion order
+    _PASSED[key] = None
 
 
 _TRANSITION_MEMO: dict[int, tuple[JSON, bool]] = {}
@@ -194,6 +229,15 @@ def _children(schema: JSON) -> list[JSON]:
     children = [c for c in (schema.get("properties") or {}).values() if isinstance(c, dict)]
     children += [c for c in (schema.get("items"), schema.get("additionalProperties")) if isinstance(c, dict)]
     return children
+
+
+def _evaluation_error(text: str, label: str) -> str:
+    if text == "no such overload":
+        return (
+            f"'{text}': call arguments did not match a supported operator, function or macro "
+            f"signature for rule: {label}"
+        )
+    return f"{text} evaluating rule: {label}"
 
 
 def _rule_label(rule: JSON) -> str:
