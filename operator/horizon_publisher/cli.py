@@ -41,6 +41,10 @@ def _sandbox(args: argparse.Namespace) -> int:
         from horizon_publisher.sandbox.registry_auth_process import main as serve_auth
 
         return serve_auth(args.state_dir)
+    if args.sandbox_command == "serve-exchange":
+        from horizon_publisher.sandbox.exchange.process import main as serve_exchange
+
+        return serve_exchange(args.state_dir)
     raise AssertionError(args.sandbox_command)
 
 
@@ -72,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", "sandbox up, run the operator, apply the samples, show their conditions"),
         ("serve-kube", argparse.SUPPRESS),
         ("serve-registry-auth", argparse.SUPPRESS),
+        ("serve-exchange", argparse.SUPPRESS),
     ):
         sub = sandbox_commands.add_parser(name, help=text)
         sub.add_argument(

@@ -17,12 +17,15 @@ def test_up_status_down(tmp_path: Path) -> None:
     sandbox = start_sandbox(tmp_path, flavor="kubernetes")
     try:
         endpoints = sandbox.endpoints
-        for key in ("kubernetes", "registry"):
+        for key in ("kubernetes", "registry", "exchange"):
             assert endpoints[key]
+        for key in ("url", "org", "user", "password"):
+            assert endpoints["exchange"][key]
         assert endpoints["registry"]["host"].endswith(".apps.sandbox.horizon.test")
         assert Path(endpoints["registry"]["caFile"]).is_file()
         assert (tmp_path / "kubeconfig").stat().st_mode & 0o077 == 0  # it holds the admin token
         assert (tmp_path / "admin-token").stat().st_mode & 0o077 == 0
+        assert (tmp_path / "endpoints.json").stat().st_mode & 0o077 == 0  # it holds the Exchange password
 
         ca = endpoints["kubernetes"]["caFile"]
         token = (tmp_path / "admin-token").read_text().strip()
@@ -40,9 +43,21 @@ def test_up_status_down(tmp_path: Path) -> None:
         )
         assert challenge.status_code == 401
         assert endpoints["registry"]["tokenRealm"] in challenge.headers["WWW-Authenticate"]
+        # The Exchange answers over TLS and knows the seeded user.
+        exchange = endpoints["exchange"]
+        user = (f"{exchange['org']}/{exchange['user']}", exchange["password"])
+        assert requests.get(f"{exchange['url']}/admin/version", verify=exchange["caFile"], timeout=5).ok
+        orgs = requests.get(
+            f"{exchange['url']}/orgs/{exchange['org']}", auth=user, verify=exchange["caFile"], timeout=5
+        )
+        assert orgs.ok, orgs.text
+        wrong = requests.get(
+            f"{exchange['url']}/orgs/{exchange['org']}", auth=(user[0], "nope"), verify=exchange["caFile"], timeout=5
+        )
+        assert wrong.status_code == 401
 
         assert manager.status(tmp_path, out=lines.append) == 0
-        assert sum("running, pid" in line for line in lines) == 3
+        assert sum("running, pid" in line for line in lines) == 4
         assert manager.up(tmp_path, out=lines.append) == 0
         assert "already up" in lines[-1]
         pids = [t.pid for t in processes.load(tmp_path).values()]

@@ -2,8 +2,9 @@
 
 ``up`` starts, in order, each as its own process tracked by PID: the Kubernetes API emulator (HTTPS,
 OpenShift behaviours, our CRDs), the registry token endpoint (which asks the emulator who a caller is
-and what it may do), and Debian's docker-registry (TLS, token auth). It writes ``kubeconfig`` and
-``endpoints.json`` and returns once every service answers.
+and what it may do), Debian's docker-registry (TLS, token auth) and the Horizon Exchange emulator
+(HTTPS, seeded with one org and user). It writes ``kubeconfig`` and ``endpoints.json`` (both 0600:
+they hold credentials) and returns once every service answers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from horizon_publisher.sandbox.registry import RegistryStartError, start_registr
 KUBE = "kube-apiserver"
 AUTH = "registry-auth"
 REGISTRY = "registry"
-SERVICES = (KUBE, AUTH, REGISTRY)
+EXCHANGE = "exchange"
+SERVICES = (KUBE, AUTH, REGISTRY, EXCHANGE)
+EXCHANGE_ORG = "myorg"  # the samples' org
+EXCHANGE_USER = "publisher"
 DEFAULT_CRDS = Path(__file__).resolve().parents[3] / "crds"
 
 
@@ -68,17 +72,50 @@ def up(
             state.registry_dir, pki, auth="token", token_realm=token_realm_url(auth_port), timeout=timeout
         )
         processes.adopt(state.root, REGISTRY, registry.pid, log=str(registry.log_path))
+        seed = _exchange_seed(state, settings)
+        exchange_port = _start_python_service(state, EXCHANGE, "serve-exchange", timeout)
+        exchange_url = f"https://127.0.0.1:{exchange_port}/v1"
+        _wait_http(f"{exchange_url}/admin/version", pki.ca_cert, timeout)
     except (SandboxError, RegistryStartError) as error:
         down(state.root, out=lambda _: None)
         raise SandboxError(str(error)) from error
     endpoints = _endpoints(state, settings, api_url, auth_port, registry.port)
-    write_json(state.endpoints, endpoints)
+    endpoints["exchange"] = {
+        "url": exchange_url,
+        "org": seed["org"],
+        "user": seed["user"],
+        "password": seed["password"],
+        "caFile": str(pki.ca_cert),
+    }
+    write_json(state.endpoints, endpoints, mode=0o600)
     _write_kubeconfig(state, api_url, pki.ca_cert)
     out(f"sandbox up ({flavor}) in {state.root}")
     out(f"  export KUBECONFIG={state.kubeconfig}")
     out(f"  Kubernetes API  {api_url}")
     out(f"  registry        {endpoints['registry']['host']} -> 127.0.0.1:{registry.port}")
+    out(f"  Exchange        {exchange_url} (org {seed['org']}, user {seed['user']})")
     return 0
+
+
+def _exchange_seed(state: StateDir, settings: SandboxSettings) -> dict[str, str]:
+    """The Exchange's first org and user; kept across restarts so the persisted state still matches."""
+    directory = state.root / "exchange"
+    directory.mkdir(exist_ok=True)
+    path = directory / "seed.json"
+    if path.exists():
+        seed: dict[str, str] = json.loads(path.read_text())
+        return seed
+    pki = state.pki(settings)
+    seed = {
+        "org": EXCHANGE_ORG,
+        "user": EXCHANGE_USER,
+        "password": secrets.token_urlsafe(18),
+        "rootPassword": secrets.token_urlsafe(18),
+        "certFile": str(pki.router_cert),
+        "keyFile": str(pki.router_key),
+    }
+    write_json(path, seed, mode=0o600)
+    return seed
 
 
 def _admin(state: StateDir) -> dict[str, str]:
@@ -137,8 +174,6 @@ def _endpoints(
             "caFile": str(pki.ca_cert),
             "tokenRealm": token_realm_url(auth_port),
         },
-        # The Exchange emulator joins the sandbox with the EdgePublication reconcile (issue 4).
-        "exchange": None,
     }
 
 
