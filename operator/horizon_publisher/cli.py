@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 DEFAULT_STATE_DIR = Path(".sandbox")
@@ -23,29 +24,44 @@ def _run(args: argparse.Namespace) -> int:
 def _sandbox(args: argparse.Namespace) -> int:
     from horizon_publisher.sandbox import manager
 
-    if args.sandbox_command == "up":
-        return manager.up(args.state_dir, flavor=args.flavor, crds=args.crds)
-    if args.sandbox_command == "down":
-        return manager.down(args.state_dir)
-    if args.sandbox_command == "status":
-        return manager.status(args.state_dir)
-    if args.sandbox_command == "demo":
+    command: str = args.sandbox_command
+    state_dir: Path = args.state_dir
+    if command == "up":
+        return manager.up(state_dir, flavor=args.flavor, crds=args.crds)
+    if command == "demo":
         from horizon_publisher.sandbox.demo import demo
 
-        return demo(args.state_dir, flavor=args.flavor, samples=args.samples)
-    if args.sandbox_command == "serve-kube":
-        from horizon_publisher.sandbox.kube_process import main as serve_kube
+        return demo(state_dir, flavor=args.flavor, samples=args.samples)
+    return _SANDBOX_COMMANDS[command](state_dir)
 
-        return serve_kube(args.state_dir)
-    if args.sandbox_command == "serve-registry-auth":
-        from horizon_publisher.sandbox.registry_auth_process import main as serve_auth
 
-        return serve_auth(args.state_dir)
-    if args.sandbox_command == "serve-exchange":
-        from horizon_publisher.sandbox.exchange.process import main as serve_exchange
+def _serve(module: str) -> Callable[[Path], int]:
+    """The foreground entry point of one sandbox service process (started by ``up``)."""
 
-        return serve_exchange(args.state_dir)
-    raise AssertionError(args.sandbox_command)
+    def serve(state_dir: Path) -> int:
+        main: Callable[[Path], int] = importlib.import_module(module).main
+        return main(state_dir)
+
+    return serve
+
+
+def _manager(name: str) -> Callable[[Path], int]:
+    def call(state_dir: Path) -> int:
+        from horizon_publisher.sandbox import manager
+
+        command: Callable[[Path], int] = getattr(manager, name)
+        return command(state_dir)
+
+    return call
+
+
+_SANDBOX_COMMANDS: dict[str, Callable[[Path], int]] = {
+    "down": _manager("down"),
+    "status": _manager("status"),
+    "serve-kube": _serve("horizon_publisher.sandbox.kube_process"),
+    "serve-registry-auth": _serve("horizon_publisher.sandbox.registry_auth_process"),
+    "serve-exchange": _serve("horizon_publisher.sandbox.exchange.process"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
