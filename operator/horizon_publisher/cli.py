@@ -27,7 +27,7 @@ def _sandbox(args: argparse.Namespace) -> int:
     command: str = args.sandbox_command
     state_dir: Path = args.state_dir
     if command == "up":
-        return manager.up(state_dir, flavor=args.flavor, crds=args.crds)
+        return manager.up(state_dir, flavor=args.flavor, crds=args.crds, max_token_seconds=args.max_token_seconds)
     if command == "demo":
         from horizon_publisher.sandbox.demo import demo
 
@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "up":
             sub.add_argument("--crds", type=Path, default=None, help="directory of CRDs to install")
+            sub.add_argument(
+                "--max-token-seconds",
+                type=int,
+                default=None,
+                help="shorten every TokenRequest to this many seconds (exercises token rotation)",
+            )
         if name == "demo":
             sub.add_argument("--samples", type=Path, default=None, help="directory of sample resources")
     sandbox.set_defaults(handler=_sandbox)

@@ -73,8 +73,8 @@ class Sandbox:
         return client.CoreV1Api(self.api_client())
 
 
-def start_sandbox(state_dir: Path, flavor: str = "openshift") -> Sandbox:
-    manager.up(state_dir, flavor=flavor, out=lambda _: None)  # type: ignore[arg-type]
+def start_sandbox(state_dir: Path, flavor: str = "openshift", max_token_seconds: int | None = None) -> Sandbox:
+    manager.up(state_dir, flavor=flavor, max_token_seconds=max_token_seconds, out=lambda _: None)  # type: ignore[arg-type]
     return Sandbox(state_dir, json.loads((state_dir / "endpoints.json").read_text()))
 
 

@@ -35,6 +35,7 @@ def cluster_config(state: StateDir, settings: SandboxSettings) -> SandboxCluster
         ingress_ca_pem=ca,
         api_server_ca_pem=ca,
         sa_signing_key_pem=pki.sa_signing_key.read_text(),
+        max_token_expiration_seconds=settings.max_token_expiration_seconds,
     )
 
 

@@ -19,6 +19,9 @@ class SandboxSettings:
     apps_domain: str = DEFAULT_APPS_DOMAIN
     crds_dir: str = ""
     route_delay_seconds: float = 1.0
+    # --service-account-max-token-expiration: the API server shortens TokenRequests to this (tests of
+    # token rotation use a few seconds; None = as requested)
+    max_token_expiration_seconds: int | None = None
 
 
 @dataclass(frozen=True)

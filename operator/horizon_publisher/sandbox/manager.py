@@ -43,6 +43,7 @@ def up(
     *,
     flavor: Flavor = "openshift",
     crds: Path | None = None,
+    max_token_seconds: int | None = None,
     timeout: float = 30.0,
     out: Callable[[str], None] = print,
 ) -> int:
@@ -58,7 +59,7 @@ def up(
     crds_dir = (crds or DEFAULT_CRDS).resolve()
     if not crds_dir.is_dir():
         raise SandboxError(f"no CRD directory at {crds_dir}; pass --crds")
-    settings = SandboxSettings(flavor=flavor, crds_dir=str(crds_dir))
+    settings = SandboxSettings(flavor=flavor, crds_dir=str(crds_dir), max_token_expiration_seconds=max_token_seconds)
     state.save_settings(settings)
     pki = ensure_pki(state.pki_dir, apps_domain=settings.apps_domain)
     if not state.admin_token_file.exists():
