@@ -35,9 +35,12 @@ def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool) -> 
     configure_logging(verbose=verbose)
     # Importing the package registers the handlers in kopf's default registry.
     import horizon_publisher.handlers  # noqa: F401
+    from horizon_publisher.clients.kube import Kube
+    from horizon_publisher.handlers.context import OperatorContext
 
     settings = kopf.OperatorSettings()
     configure(settings)
+    memo = kopf.Memo(context=OperatorContext(kube=Kube.from_environment()))
     logging.getLogger(__name__).info(
         "starting %s for %s", OPERATOR_NAME, ", ".join(namespaces) if namespaces else "all namespaces"
     )
@@ -48,6 +51,7 @@ def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool) -> 
             clusterwide=not namespaces,
             namespaces=list(namespaces),
             liveness_endpoint=liveness or None,
+            memo=memo,
         )
     )
     return 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import kopf
 
-from horizon_publisher.reconcile.outcome import Outcome
+from horizon_publisher.reconcile.outcome import EventNote, Outcome
 
 
 def desired_status(outcome: Outcome, generation: int) -> dict[str, Any]:
@@ -28,7 +30,22 @@ def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
     current = dict(body.get("status") or {})
     for key, value in changed_fields(current, desired_status(outcome, generation)).items():
         patch.status[key] = value
-    for note in outcome.events:
-        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+    post_events(body, outcome.events)
     if outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.retry_reason or "waiting", delay=outcome.retry_after)
+
+
+def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
+    for note in notes:
+        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+
+
+@contextmanager
+def object_lock(memo: kopf.Memo, body: kopf.Body) -> Iterator[None]:
+    """One reconcile per object at a time: a change handler and the resync timer may fire together."""
+    context = memo["context"]
+    uid = str(body.metadata.get("uid"))
+    with context.locks_guard:
+        lock = context.locks.setdefault(uid, threading.Lock())
+    with lock:
+        yield

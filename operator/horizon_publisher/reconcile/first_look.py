@@ -47,6 +47,16 @@ def first_look(
     return Outcome(conditions=after, events=_events(before, after))
 
 
+def suspended(body: Mapping[str, Any], *, condition_types: Sequence[str], now: datetime) -> Outcome:
+    """spec.suspend: nothing is reconciled; Ready says so, the other conditions keep their last word."""
+    generation = int(_obj(body.get("metadata")).get("generation") or 0)
+    before = [c for c in parse_conditions(_obj(body.get("status")).get("conditions")) if c.type in condition_types]
+    ready = Condition(READY, "Unknown", "Suspended", "spec.suspend is true: nothing is reconciled")
+    after = merge(before, [ready], generation=generation, now=now)
+    after.sort(key=lambda condition: condition_types.index(condition.type))
+    return Outcome(conditions=after)
+
+
 def _events(before: Sequence[Condition], after: Sequence[Condition]) -> list[EventNote]:
     ready_changes = [c for c in transitions(before, after) if c.type == READY]
     if not ready_changes:

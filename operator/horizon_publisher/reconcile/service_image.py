@@ -6,9 +6,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from horizon_publisher.clients.kube import CONFIG_MAPS, NAMESPACES, ROLE_BINDINGS, SECRETS, SERVICE_ACCOUNTS, Kube
 from horizon_publisher.conditions import READY
-from horizon_publisher.reconcile.first_look import first_look, spec_of
-from horizon_publisher.reconcile.outcome import Outcome
+from horizon_publisher.desired import kube_objects as desired
+from horizon_publisher.reconcile.first_look import first_look, spec_of, suspended
+from horizon_publisher.reconcile.openshift_image import Context, RegistryFactory, run_openshift
+from horizon_publisher.reconcile.outcome import EventNote, Outcome
+from horizon_publisher.reconcile.steps import Progress
 from horizon_publisher.validation import check_service_image
 
 # Which conditions each registry provider reports, in reconcile order (docs/crd-reference.md).
@@ -55,12 +59,66 @@ def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
     return (READY, *(c for c in _PROVIDER_CONDITIONS[name] if _applies(c, name, settings, spec)))
 
 
-def reconcile(body: Mapping[str, Any], *, now: datetime) -> Outcome:
+def owner_of(body: Mapping[str, Any]) -> desired.Owner:
+    metadata = body.get("metadata") or {}
+    return desired.Owner(str(metadata.get("namespace")), str(metadata.get("name")), str(metadata.get("uid")))
+
+
+def reconcile(
+    body: Mapping[str, Any],
+    *,
+    now: datetime,
+    kube: Kube | None = None,
+    registry_factory: RegistryFactory | None = None,
+) -> Outcome:
     spec = spec_of(body)
-    return first_look(
-        body,
-        condition_types=condition_types(spec),
-        problems=check_service_image(spec),
-        pending_message="spec accepted; the registry reconcile is not part of this release yet",
-        now=now,
-    )
+    types = condition_types(spec)
+    problems = check_service_image(spec)
+    if spec.get("suspend") and not problems:
+        return suspended(body, condition_types=types, now=now)
+    if problems or provider(spec) != "openshift" or kube is None or registry_factory is None:
+        return first_look(
+            body,
+            condition_types=types,
+            problems=problems,
+            pending_message=f"the {provider(spec)} provider is not part of this release yet",
+            now=now,
+        )
+    progress = Progress(types)
+    status = body.get("status") or {}
+    run_openshift(Context(kube, owner_of(body), spec, status, now, progress), registry_factory)
+    return progress.outcome(body, now=now)
+
+
+def finalize(body: Mapping[str, Any], kube: Kube) -> list[EventNote]:
+    """On deletion: remove (Delete) or release (Orphan) what we made; the project itself always stays."""
+    spec = spec_of(body)
+    owner = owner_of(body)
+    openshift = (spec.get("registry") or {}).get("openshift")
+    outputs = [
+        (SECRETS, desired.credentials_secret_name(owner.name, spec)),
+        (CONFIG_MAPS, desired.ca_config_map_name(owner.name, spec)),
+    ]
+    if spec.get("deletionPolicy") == "Orphan":
+        for resource, name in outputs:  # owner references would let the garbage collector take them
+            if kube.get(resource, owner.namespace, name) is not None:
+                kube.merge_patch(resource, owner.namespace, name, {"metadata": {"ownerReferences": None}})
+        return [EventNote("Normal", "Orphaned", "deletionPolicy Orphan: everything made for this image is kept")]
+    for resource, name in outputs:
+        if owner.owns(kube.get(resource, owner.namespace, name)):
+            kube.delete(resource, owner.namespace, name)
+    if not isinstance(openshift, Mapping):
+        return []
+    project = str(openshift.get("project"))
+    account = str(openshift.get("serviceAccountName") or "edge-publisher")
+    for resource, name in (
+        (ROLE_BINDINGS, desired.role_binding_name(account)),
+        (SECRETS, desired.token_secret_name(account)),
+        (SERVICE_ACCOUNTS, account),
+    ):
+        if owner.owns(kube.get(resource, project, name)):
+            kube.delete(resource, project, name)
+    kept = f"project {project} is kept (it may hold pushed images)"
+    if not owner.owns(kube.get(NAMESPACES, None, project)):
+        kept = f"namespace {project} was not ours and is untouched"
+    return [EventNote("Normal", "Deleted", f"removed the service account, role binding and secrets; {kept}")]

@@ -1,0 +1,153 @@
+"""The Kubernetes API, as the reconcile needs it: get / create / patch / delete by resource, plus
+discovery and TokenRequest. One face over the official client, dict in and dict out.
+
+Errors become :class:`KubeError` with the API's reason (``NotFound``, ``Forbidden``, ``Conflict``,
+``Invalid``...) and its message; request bodies are never part of an error (they may hold tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+
+JSON = dict[str, Any]
+TIMEOUT = (5.0, 30.0)
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for core
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    @property
+    def group_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace is not None:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        return f"{base}/{name}" if name is not None else base
+
+
+NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
+SECRETS = Resource("", "v1", "secrets")
+CONFIG_MAPS = Resource("", "v1", "configmaps")
+ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
+ROUTES = Resource("route.openshift.io", "v1", "routes")
+PROJECT_REQUESTS = Resource("project.openshift.io", "v1", "projectrequests", namespaced=False)
+REGISTRY_CONFIGS = Resource("imageregistry.operator.openshift.io", "v1", "configs", namespaced=False)
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+        self._served: dict[str, frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> Kube:
+        """In a pod: the service account; elsewhere: the current kubeconfig context."""
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+            return cls(client.ApiClient())
+        except config.ConfigException:
+            return cls(config.new_client_from_config())  # type: ignore[no-untyped-call]
+
+    def _call(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        serialized = self._api.param_serialize(
+            method=method, resource_path=path, header_params=headers, body=body, auth_settings=["BearerToken"]
+        )
+        response = self._api.call_api(*serialized, _request_timeout=TIMEOUT)
+        response.read()  # type: ignore[no-untyped-call]
+        data = json.loads(response.data) if response.data else None
+        return response.status, data
+
+    def _checked(self, method: str, path: str, body: Any = None, **kwargs: Any) -> JSON:
+        status, data = self._call(method, path, body, **kwargs)
+        if status >= 400:
+            raise _error(status, data)
+        return data if isinstance(data, dict) else {}
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> JSON | None:
+        status, data = self._call("GET", resource.path(namespace, name))
+        if status == 404:
+            return None
+        if status >= 400:
+            raise _error(status, data)
+        return data if isinstance(data, dict) else None
+
+    def create(self, resource: Resource, namespace: str | None, body: JSON) -> JSON:
+        return self._checked("POST", resource.path(namespace), body)
+
+    def merge_patch(self, resource: Resource, namespace: str | None, name: str, patch: JSON) -> JSON:
+        return self._checked(
+            "PATCH", resource.path(namespace, name), patch, content_type="application/merge-patch+json"
+        )
+
+    def replace(self, resource: Resource, namespace: str | None, name: str, body: JSON) -> JSON:
+        return self._checked("PUT", resource.path(namespace, name), body)
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        """True if something was deleted; a missing object is not an error."""
+        status, data = self._call("DELETE", resource.path(namespace, name), {"propagationPolicy": "Background"})
+        if status == 404:
+            return False
+        if status >= 400:
+            raise _error(status, data)
+        return True
+
+    def serves(self, resource: Resource) -> bool:
+        """Discovery, cached per group/version: is this resource served by the cluster?"""
+        with self._lock:
+            known = self._served.get(resource.group_version)
+        if known is None:
+            path = f"/apis/{resource.group_version}" if resource.group else f"/api/{resource.version}"
+            status, data = self._call("GET", path)
+            if status == 404:
+                known = frozenset()
+            elif status >= 400:
+                raise _error(status, data)
+            else:
+                known = frozenset(r.get("name", "") for r in (data or {}).get("resources", []))
+            with self._lock:
+                self._served[resource.group_version] = known
+        return resource.plural in known
+
+    def request_token(self, namespace: str, service_account: str, expiration_seconds: int) -> tuple[str, str]:
+        """TokenRequest for the API server's own audience; returns (token, expirationTimestamp)."""
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": expiration_seconds},
+        }
+        answer = self._checked("POST", SERVICE_ACCOUNTS.path(namespace, service_account) + "/token", body)
+        status = answer.get("status") or {}
+        return str(status.get("token", "")), str(status.get("expirationTimestamp", ""))
+
+
+def _error(status: int, data: Any) -> KubeError:
+    if isinstance(data, dict) and data.get("kind") == "Status":
+        return KubeError(status, str(data.get("reason") or status), str(data.get("message") or ""))
+    return KubeError(status, str(status), "unexpected answer from the Kubernetes API")

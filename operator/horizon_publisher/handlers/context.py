@@ -1,0 +1,24 @@
+"""What every handler shares: the API clients, per-object locks, the resync interval."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from horizon_publisher.clients.kube import Kube
+from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
+
+# Level-triggered safety net: drift, token renewal and moved tags are noticed at least this often.
+RESYNC_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_RESYNC_SECONDS", "60"))
+
+
+@dataclass
+class OperatorContext:
+    kube: Kube
+    locks: dict[str, threading.Lock] = field(default_factory=dict)
+    locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def registry_factory(endpoint: RegistryEndpoint) -> RegistryClient:
+        return RegistryClient(endpoint)

@@ -1,0 +1,381 @@
+"""EdgeServiceImage on OpenShift's internal registry: the manual procedure's steps 1-10, idempotent.
+
+Each step observes, creates or repairs what it owns, and ends in its own condition. A step that must
+wait (route admission, the token controller, an image not pushed yet) stops the pass with a retry
+delay; nothing later runs, so nothing is made half-way on a cluster that lacks a prerequisite.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from horizon_publisher.clients.kube import (
+    CONFIG_MAPS,
+    NAMESPACES,
+    PROJECT_REQUESTS,
+    REGISTRY_CONFIGS,
+    ROLE_BINDINGS,
+    ROUTES,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    Kube,
+    KubeError,
+)
+from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint, RegistryError
+from horizon_publisher.conditions import timestamp
+from horizon_publisher.desired import kube_objects as desired
+from horizon_publisher.reconcile.outcome import EventNote
+from horizon_publisher.reconcile.steps import Progress, StepResult, failed, ok, waiting
+
+REGISTRY_NAMESPACE = "openshift-image-registry"
+DEFAULT_ROUTE = "default-route"
+INGRESS_CA = ("openshift-config-managed", "default-ingress-cert", "ca-bundle.crt")
+ROUTE_POLL = 2.0
+TOKEN_POLL = 1.0
+RENEW_AT = 2 / 3  # of a rotating token's lifetime
+
+RegistryFactory = Callable[[RegistryEndpoint], RegistryClient]
+
+
+@dataclass
+class Context:
+    """One reconcile pass: the resource, its spec, and what the steps learnt so far."""
+
+    kube: Kube
+    owner: desired.Owner
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    now: datetime
+    progress: Progress
+    host: str = ""
+    token: str = ""
+    ca_bundle: str = ""
+    account_recreated: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def openshift(self) -> Mapping[str, Any]:
+        return self.spec["registry"]["openshift"]  # type: ignore[no-any-return]
+
+    @property
+    def project(self) -> str:
+        return str(self.openshift["project"])
+
+    @property
+    def account(self) -> str:
+        return str(self.openshift.get("serviceAccountName") or "edge-publisher")
+
+
+def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
+    steps: list[tuple[str, Callable[[Context], StepResult]]] = [
+        ("RegistryRouteReady", route_step),
+        ("ProjectReady", project_step),
+        ("ServiceAccountReady", account_step),
+        ("RoleBindingReady", role_binding_step),
+        ("TokenReady", token_step),
+        ("CATrusted", ca_step),
+        ("CredentialsReady", credentials_step),
+        ("ImageResolved", lambda c: image_step(c, registry_factory)),
+    ]
+    ctx.progress.status["provider"] = "OpenShift"
+    for condition_type, step in steps:
+        try:
+            result = step(ctx)
+        except KubeError as error:
+            # 403: our RBAC is missing a rule, retrying will not help; anything else may pass.
+            reason = "Forbidden" if error.status == 403 else "KubernetesAPIError"
+            result = failed(condition_type, reason, error.message, retry_after=None if error.status == 403 else 10.0)
+        if not ctx.progress.add(result):
+            return
+
+
+def _registry_status(ctx: Context) -> dict[str, Any]:
+    return ctx.progress.status.setdefault("registry", {})  # type: ignore[no-any-return]
+
+
+def _credentials_status(ctx: Context) -> dict[str, Any]:
+    return ctx.progress.status.setdefault("credentials", {})  # type: ignore[no-any-return]
+
+
+def route_step(ctx: Context) -> StepResult:
+    missing = [r.group for r in (ROUTES, REGISTRY_CONFIGS) if not ctx.kube.serves(r)]
+    if missing:
+        return failed(
+            "RegistryRouteReady",
+            "OpenShiftAPIMissing",
+            f"this cluster does not serve {' and '.join(missing)}: the openshift provider needs OpenShift's "
+            "integrated registry; use the ibmCloud or generic provider on plain Kubernetes",
+        )
+    route = ctx.kube.get(ROUTES, REGISTRY_NAMESPACE, DEFAULT_ROUTE)
+    if route is None:
+        return _ask_for_route(ctx)
+    host = str((route.get("spec") or {}).get("host") or "")
+    if not host or not _admitted(route):
+        return waiting(
+            "RegistryRouteReady", "WaitingForRoute", f"route {DEFAULT_ROUTE} is not admitted yet", ROUTE_POLL
+        )
+    ctx.host = host
+    _registry_status(ctx)["host"] = host
+    return ok("RegistryRouteReady", "RouteAdmitted", f"the registry is exposed at {host}")
+
+
+def _ask_for_route(ctx: Context) -> StepResult:
+    config = ctx.kube.get(REGISTRY_CONFIGS, None, "cluster") or {}
+    state = (config.get("spec") or {}).get("managementState", "Managed")
+    if state != "Managed":
+        return failed(
+            "RegistryRouteReady",
+            "RegistryNotManaged",
+            f"the image registry operator's managementState is {state}: it exposes no route unless Managed",
+        )
+    if not ctx.openshift.get("ensureDefaultRoute", True):
+        return failed(
+            "RegistryRouteReady",
+            "RouteMissing",
+            "route openshift-image-registry/default-route does not exist and ensureDefaultRoute is false",
+        )
+    if not (config.get("spec") or {}).get("defaultRoute"):
+        ctx.kube.merge_patch(REGISTRY_CONFIGS, None, "cluster", {"spec": {"defaultRoute": True}})
+    return waiting(
+        "RegistryRouteReady", "WaitingForRoute", "asked the registry operator for its default route", ROUTE_POLL
+    )
+
+
+def _admitted(route: Mapping[str, Any]) -> bool:
+    for ingress in (route.get("status") or {}).get("ingress") or []:
+        for condition in ingress.get("conditions") or []:
+            if condition.get("type") == "Admitted" and condition.get("status") == "True":
+                return True
+    return False
+
+
+def project_step(ctx: Context) -> StepResult:
+    project = ctx.project
+    existing = ctx.kube.get(NAMESPACES, None, project)
+    _registry_status(ctx)["namespace"] = project
+    if existing is None:
+        if ctx.kube.serves(PROJECT_REQUESTS):
+            ctx.kube.create(PROJECT_REQUESTS, None, desired.project_request(project, ctx.owner))
+            _label(ctx, project)
+        else:
+            ctx.kube.create(NAMESPACES, None, desired.namespace(project, ctx.owner))
+        _registry_status(ctx)["namespaceCreated"] = True
+        return ok("ProjectReady", "Created", f"project {project} created")
+    if (existing.get("metadata") or {}).get("deletionTimestamp"):
+        return waiting("ProjectReady", "NamespaceTerminating", f"namespace {project} is being deleted", 5.0)
+    if ctx.owner.owns(existing):
+        _registry_status(ctx)["namespaceCreated"] = bool((ctx.status.get("registry") or {}).get("namespaceCreated"))
+        return ok("ProjectReady", "Exists", f"project {project} is ours")
+    if ctx.openshift.get("adoptExistingNamespace"):
+        _label(ctx, project)
+        return ok("ProjectReady", "Adopted", f"existing namespace {project} adopted (adoptExistingNamespace)")
+    return failed(
+        "ProjectReady",
+        "NamespaceNotOwned",
+        f"namespace {project} exists and was not created by horizon-publisher for this EdgeServiceImage; "
+        "set spec.registry.openshift.adoptExistingNamespace: true to use it",
+    )
+
+
+def _label(ctx: Context, project: str) -> None:
+    ctx.kube.merge_patch(NAMESPACES, None, project, {"metadata": {"labels": ctx.owner.labels()}})
+
+
+def account_step(ctx: Context) -> StepResult:
+    existing = ctx.kube.get(SERVICE_ACCOUNTS, ctx.project, ctx.account)
+    _registry_status(ctx).update(serviceAccount=ctx.account, username=ctx.account)
+    if existing is None:
+        ctx.kube.create(SERVICE_ACCOUNTS, ctx.project, desired.service_account(ctx.project, ctx.account, ctx.owner))
+        ctx.account_recreated = True
+        return ok("ServiceAccountReady", "Created", f"service account {ctx.project}/{ctx.account} created")
+    return ok("ServiceAccountReady", "Created", f"service account {ctx.project}/{ctx.account} exists")
+
+
+def role_binding_step(ctx: Context) -> StepResult:
+    role = str(ctx.openshift.get("role") or "edit")
+    want = desired.role_binding(ctx.project, ctx.account, role, ctx.owner)
+    name = want["metadata"]["name"]
+    existing = ctx.kube.get(ROLE_BINDINGS, ctx.project, name)
+    if existing is not None and existing.get("roleRef") != want["roleRef"]:
+        ctx.kube.delete(ROLE_BINDINGS, ctx.project, name)  # roleRef is immutable
+        existing = None
+    if existing is None:
+        ctx.kube.create(ROLE_BINDINGS, ctx.project, want)
+    elif existing.get("subjects") != want["subjects"]:
+        ctx.kube.merge_patch(ROLE_BINDINGS, ctx.project, name, {"subjects": want["subjects"]})
+    _registry_status(ctx)["roleBinding"] = name
+    return ok("RoleBindingReady", "Bound", f"{ctx.account} holds ClusterRole {role} in {ctx.project}")
+
+
+def token_step(ctx: Context) -> StepResult:
+    token = ctx.openshift.get("token") or {}
+    if token.get("mode") == "LongLived":
+        return _long_lived_token(ctx)
+    return _rotating_token(ctx, int(token.get("expirationSeconds") or 86400))
+
+
+def _long_lived_token(ctx: Context) -> StepResult:
+    want = desired.token_secret(ctx.project, ctx.account, ctx.owner)
+    name = want["metadata"]["name"]
+    _registry_status(ctx)["tokenSecretName"] = name
+    existing = ctx.kube.get(SECRETS, ctx.project, name)
+    annotation = ((existing or {}).get("metadata") or {}).get("annotations", {}).get(desired.SA_NAME_ANNOTATION)
+    if existing is not None and (existing.get("type") != want["type"] or annotation != ctx.account):
+        ctx.kube.delete(SECRETS, ctx.project, name)
+        existing = None
+    if existing is None:
+        ctx.kube.create(SECRETS, ctx.project, want)
+        return waiting("TokenReady", "WaitingForTokenController", f"secret {ctx.project}/{name} created", TOKEN_POLL)
+    encoded = (existing.get("data") or {}).get("token")
+    if not encoded:
+        return waiting(
+            "TokenReady", "WaitingForTokenController", f"secret {ctx.project}/{name} has no token yet", TOKEN_POLL
+        )
+    ctx.token = base64.b64decode(encoded).decode()
+    return ok("TokenReady", "TokenIssued", f"long-lived token in secret {ctx.project}/{name}")
+
+
+def _rotating_token(ctx: Context, lifetime: int) -> StepResult:
+    previous = ctx.status.get("credentials") or {}
+    secret = ctx.kube.get(SECRETS, ctx.owner.namespace, desired.credentials_secret_name(ctx.owner.name, ctx.spec))
+    current = desired.read_docker_config(secret, ctx.host)
+    renew_at = _parse_time(previous.get("tokenRenewalTime"))
+    status = _credentials_status(ctx)
+    for key in ("tokenExpirationTime", "tokenRenewalTime", "lastRotationTime"):
+        if previous.get(key):
+            status[key] = previous[key]
+    fresh = current is not None and current[0] == ctx.account and renew_at is not None and ctx.now < renew_at
+    if fresh and not ctx.account_recreated:
+        assert current is not None
+        ctx.token = current[1]
+        return ok("TokenReady", "TokenIssued", f"token valid until {status.get('tokenExpirationTime')}")
+    ctx.token, expires = ctx.kube.request_token(ctx.project, ctx.account, lifetime)
+    expiry = _parse_time(expires) or ctx.now + timedelta(seconds=lifetime)
+    status["tokenExpirationTime"] = timestamp(expiry)
+    status["tokenRenewalTime"] = timestamp(ctx.now + (expiry - ctx.now) * RENEW_AT)
+    events: tuple[EventNote, ...] = ()
+    if current is not None:
+        status["lastRotationTime"] = timestamp(ctx.now)
+        events = (
+            EventNote(
+                "Normal",
+                "TokenRotated",
+                f"new token for {ctx.project}/{ctx.account}, valid until {status['tokenExpirationTime']}",
+            ),
+        )
+    return ok("TokenReady", "TokenIssued", f"token valid until {status['tokenExpirationTime']}", *events)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def ca_step(ctx: Context) -> StepResult:
+    namespace, name, key = INGRESS_CA
+    source = ctx.kube.get(CONFIG_MAPS, namespace, name)
+    bundle = str(((source or {}).get("data") or {}).get(key) or "")
+    origin = f"{namespace}/{name}"
+    if not bundle:  # fallback: the cluster's root bundle, which includes the ingress CA on OpenShift
+        root = ctx.kube.get(CONFIG_MAPS, ctx.owner.namespace, "kube-root-ca.crt")
+        bundle = str(((root or {}).get("data") or {}).get("ca.crt") or "")
+        origin = f"{ctx.owner.namespace}/kube-root-ca.crt"
+    if not bundle:
+        return failed(
+            "CATrusted", "CANotFound", f"neither {namespace}/{name} nor kube-root-ca.crt holds a CA bundle", 30.0
+        )
+    if "-----BEGIN CERTIFICATE-----" not in bundle:
+        return failed("CATrusted", "CAInvalid", f"{origin} holds no PEM certificate", 30.0)
+    ctx.ca_bundle = bundle
+    name_out = desired.ca_config_map_name(ctx.owner.name, ctx.spec)
+    want = desired.ca_config_map(name_out, ctx.owner, bundle)
+    existing = ctx.kube.get(CONFIG_MAPS, ctx.owner.namespace, name_out)
+    if existing is None:
+        ctx.kube.create(CONFIG_MAPS, ctx.owner.namespace, want)
+    elif existing.get("data") != want["data"]:
+        ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, name_out, {"data": want["data"]})
+    _credentials_status(ctx)["caConfigMapName"] = name_out
+    return ok("CATrusted", "CAFound", f"CA bundle from {origin} in configmap {name_out}")
+
+
+def credentials_step(ctx: Context) -> StepResult:
+    name = desired.credentials_secret_name(ctx.owner.name, ctx.spec)
+    want = desired.credentials_secret(name, ctx.owner, ctx.host, ctx.account, ctx.token)
+    existing = ctx.kube.get(SECRETS, ctx.owner.namespace, name)
+    if existing is not None and not ctx.owner.owns(existing):
+        return failed(
+            "CredentialsReady",
+            "SecretNotOwned",
+            f"secret {name} exists and is not ours: choose spec.output.credentialsSecretName",
+        )
+    if existing is not None and existing.get("type") != want["type"]:
+        ctx.kube.delete(SECRETS, ctx.owner.namespace, name)  # a Secret's type is immutable
+        existing = None
+    if existing is None:
+        ctx.kube.create(SECRETS, ctx.owner.namespace, want)
+    elif existing.get("data") != want["data"]:
+        ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, name, {"data": want["data"]})
+    _credentials_status(ctx)["secretName"] = name
+    return ok("CredentialsReady", "SecretWritten", f"push/pull credentials for {ctx.host} in secret {name}")
+
+
+def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
+    image = ctx.spec.get("image") or {}
+    name, tag = str(image.get("name")), str(image.get("tag"))
+    arches = [str(a) for a in image.get("arches") or ["amd64"]]
+    endpoint = RegistryEndpoint(host=ctx.host, ca_pem=ctx.ca_bundle, username=ctx.account, password=ctx.token)
+    resolved: list[dict[str, Any]] = []
+    try:
+        with registry_factory(endpoint) as registry:
+            if image.get("layout") == "MultiArchIndex":
+                repository = f"{ctx.project}/{name}"
+                manifest = registry.head_manifest(repository, tag)
+                ctx.progress.status["indexDigest"] = manifest.digest
+                for arch in arches:
+                    digest = manifest.digest_for_arch(arch, f"{ctx.host}/{repository}:{tag}")
+                    resolved.append(_image_entry(ctx.host, repository, tag, arch, digest, manifest.media_type))
+            else:
+                for arch in arches:
+                    repository = f"{ctx.project}/{name}_{arch}"
+                    manifest = registry.head_manifest(repository, tag)
+                    resolved.append(_image_entry(ctx.host, repository, tag, arch, manifest.digest, manifest.media_type))
+    except RegistryError as error:
+        return _image_failure(ctx, error.reason, error.message)
+    except ValueError as error:  # a name or mapping the registry client refuses before any request
+        return failed("ImageResolved", "InvalidReference", str(error))
+    previous = [dict(i) for i in ctx.status.get("images") or []]
+    ctx.progress.status.update(images=resolved, resolvedCount=len(resolved), retry=None)
+    ctx.progress.status["lastResolvedTime"] = (
+        ctx.status.get("lastResolvedTime") if previous == resolved else timestamp(ctx.now)
+    )
+    return ok("ImageResolved", "Resolved", f"{len(resolved)} of {len(arches)} architectures resolved")
+
+
+def _image_entry(host: str, repository: str, tag: str, arch: str, digest: str, media_type: str) -> dict[str, Any]:  # noqa: PLR0917
+    return {
+        "arch": arch,
+        "reference": f"{host}/{repository}:{tag}",
+        "digest": digest,
+        "pinnedReference": f"{host}/{repository}@{digest}",
+        "mediaType": media_type,
+    }
+
+
+def _image_failure(ctx: Context, reason: str, message: str) -> StepResult:
+    """Retried with backoff (5 s doubling to 5 min), the attempts kept in status so restarts keep it."""
+    retry = ctx.status.get("retry") or {}
+    attempts = int(retry.get("attempts") or 0) + 1 if retry.get("step") == "ImageResolved" else 1
+    delay = min(5.0 * 2 ** (attempts - 1), 300.0)
+    ctx.progress.status["retry"] = {
+        "step": "ImageResolved",
+        "attempts": attempts,
+        "lastFailureTime": timestamp(ctx.now),
+        "nextAttemptTime": timestamp(ctx.now + timedelta(seconds=delay)),
+    }
+    return failed("ImageResolved", reason, message, retry_after=delay)

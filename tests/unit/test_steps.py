@@ -1,0 +1,44 @@
+"""Folding step results into conditions: Ready, the blocker's reason, waits, Events once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from horizon_publisher.reconcile.steps import Progress, failed, ok, waiting
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+TYPES = ("Ready", "A", "B", "C")
+BODY = {"metadata": {"generation": 3}, "status": {}}
+
+
+def test_all_true_is_ready_reconciled() -> None:
+    progress = Progress(TYPES)
+    for name in ("A", "B", "C"):
+        progress.add(ok(name, "Fine"))
+    outcome = progress.outcome(BODY, now=NOW)
+    assert next((c.type, c.status, c.reason) for c in outcome.conditions) == ("Ready", "True", "Reconciled")
+    assert outcome.retry_after is None
+    assert [(e.type, e.reason) for e in outcome.events] == [("Normal", "Ready")]
+
+
+def test_a_wait_stops_later_steps_and_asks_for_a_retry() -> None:
+    progress = Progress(TYPES)
+    assert progress.add(ok("A", "Fine"))
+    assert not progress.add(waiting("B", "WaitingForX", "x is coming", 2.0))
+    outcome = progress.outcome(BODY, now=NOW)
+    by_type = {c.type: c for c in outcome.conditions}
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == ("False", "WaitingForX")
+    assert (by_type["C"].status, by_type["C"].message) == ("Unknown", "waiting for B")
+    assert outcome.retry_after == 2.0
+    assert outcome.events == []  # waiting is not news
+
+
+def test_a_failure_posts_one_warning_then_stays_quiet() -> None:
+    progress = Progress(TYPES)
+    progress.add(failed("A", "Broken", "it broke"))
+    first = progress.outcome(BODY, now=NOW)
+    assert [(e.type, e.reason) for e in first.events] == [("Warning", "Broken")]
+    again = Progress(TYPES)
+    again.add(failed("A", "Broken", "it broke"))
+    body = {**BODY, "status": {"conditions": [c.to_dict() for c in first.conditions]}}
+    assert again.outcome(body, now=NOW).events == []
