@@ -2,31 +2,25 @@
 
 - :func:`cluster_with_operator`: a private sandbox plus ``horizon-publisher run`` (all namespaces, resync
   every :data:`RESYNC_SECONDS`), both stopped by PID afterwards.
-- :class:`Kube`: plain REST calls with the sandbox admin token that return dicts, so no test ever puts a
-  client model (whose repr would show a Secret's data) into an assertion.
-- :class:`Token`: a token that never prints itself; compare tokens, fingerprint them, read their claims.
+- :class:`Cluster`: that sandbox seen by a test: API (``service_image_kube.Kube``), EdgeServiceImage waits
+  that report the conditions they last saw, and pushes through the route host with the operator's own
+  credentials and CA, as a pipeline would.
 - :func:`service_image`: an EdgeServiceImage manifest with overrides merged in.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import copy
-import hashlib
-import json
 import os
 import secrets
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import requests
 import yaml
 
 from horizon_publisher.clients.connect_to import parse_connect_to_list, session_with_connect_to
@@ -34,8 +28,17 @@ from horizon_publisher.sandbox import manager, processes
 from horizon_publisher.sandbox.images import IndexDigests, Media, push_image, push_index, resolve_digest
 from horizon_publisher.sandbox.registry import free_port
 from tests.e2e.conftest import RunningOperator, Sandbox, start_sandbox, wait_for
+from tests.e2e.service_image_kube import (
+    GROUP,
+    VERSION,
+    DockerAuth,
+    Kube,
+    configmap_path,
+    docker_auths,
+    esi_path,
+    secret_path,
+)
 
-GROUP, VERSION, PLURAL = "edge.horizon.dev", "v1alpha1", "edgeserviceimages"
 FINALIZER = "edge.horizon.dev/finalizer"
 RESYNC_SECONDS = 2
 SETTLE = 40.0  # seconds: bound for a whole reconcile chain (route delay, project, token, credentials)
@@ -74,165 +77,6 @@ def owned_labels(namespace: str, name: str) -> dict[str, str]:
         "edge.horizon.dev/owner-namespace": namespace,
         "edge.horizon.dev/owner-name": name,
     }
-
-
-# --- paths ------------------------------------------------------------------------------------------
-
-
-def esi_path(namespace: str, name: str) -> str:
-    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-
-
-def namespace_path(name: str) -> str:
-    return f"/api/v1/namespaces/{name}"
-
-
-def secret_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/secrets/{name}"
-
-
-def configmap_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/configmaps/{name}"
-
-
-def service_account_path(namespace: str, name: str) -> str:
-    return f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}"
-
-
-def role_binding_path(namespace: str, name: str) -> str:
-    return f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"
-
-
-# --- tokens -----------------------------------------------------------------------------------------
-
-
-class Token:
-    """A credential that compares by value but prints only a fingerprint (pytest shows reprs on failure)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self._value.encode()).hexdigest()[:12]
-
-    def claims(self) -> dict[str, Any]:
-        """The JWT payload, unverified: only to read iat/exp/sub; {} when it is not a JWT."""
-        parts = self._value.split(".")
-        if len(parts) != 3:
-            return {}
-        try:
-            payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        except (ValueError, binascii.Error):
-            return {}
-        return payload if isinstance(payload, dict) else {}
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Token) and secrets.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __repr__(self) -> str:
-        return f"<token sha256:{self.fingerprint}...>"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class DockerAuth:
-    """One ``auths`` entry of a dockerconfigjson; ``auth_matches``: auth == base64(username:password)."""
-
-    host: str
-    username: str
-    token: Token
-    auth_matches: bool
-
-
-def docker_auths(secret: Mapping[str, Any]) -> dict[str, DockerAuth]:
-    encoded = (secret.get("data") or {}).get(".dockerconfigjson", "")
-    config = json.loads(base64.b64decode(encoded)) if encoded else {}
-    entries: dict[str, DockerAuth] = {}
-    for host, entry in (config.get("auths") or {}).items():
-        username, password = str(entry.get("username", "")), str(entry.get("password", ""))
-        expected = base64.b64encode(f"{username}:{password}".encode()).decode()
-        entries[host] = DockerAuth(host, username, Token(password), entry.get("auth") == expected)
-    return entries
-
-
-def secret_value(secret: Mapping[str, Any], key: str) -> Token:
-    return Token(base64.b64decode((secret.get("data") or {}).get(key, "")).decode())
-
-
-def parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
-# --- the API, as plain JSON -------------------------------------------------------------------------
-
-
-class Kube:
-    """REST calls as the sandbox admin; 404 on GET is ``None``, other errors raise without the body."""
-
-    def __init__(self, sandbox: Sandbox) -> None:
-        kubernetes = sandbox.endpoints["kubernetes"]
-        self._base = kubernetes["url"]
-        self._ca = kubernetes["caFile"]
-        token = Path(kubernetes["adminTokenFile"]).read_text().strip()
-        self._session = requests.Session()
-        self._session.headers["Authorization"] = f"Bearer {token}"
-
-    def close(self) -> None:
-        self._session.close()
-
-    def _call(self, method: str, path: str, body: Any = None, content_type: str = "application/json") -> Any:
-        response = self._session.request(
-            method,
-            self._base + path,
-            data=None if body is None else json.dumps(body),
-            headers={"Content-Type": content_type},
-            verify=self._ca,  # per request: REQUESTS_CA_BUNDLE would override Session.verify
-            timeout=30,
-        )
-        if method == "GET" and response.status_code == 404:
-            return None
-        if not response.ok:
-            reason = response.json().get("message", "") if "json" in response.headers.get("Content-Type", "") else ""
-            raise AssertionError(f"{method} {path}: HTTP {response.status_code} {reason}")
-        return response.json()
-
-    def get(self, path: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self._call("GET", path)
-        return result
-
-    def exists(self, path: str) -> bool:
-        return self.get(path) is not None
-
-    def create(self, collection: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", collection, body)
-        return result
-
-    def merge_patch(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", path, body, "application/merge-patch+json")
-        return result
-
-    def delete(self, path: str) -> None:
-        self._call("DELETE", path)
-
-    def list(self, collection: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._call("GET", collection)["items"]
-        return items
-
-    def review(self, token: Token) -> tuple[bool, str]:
-        """(authenticated, username) from a TokenReview; the response, which echoes the token, stays here."""
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token.reveal()}}
-        status = self._call("POST", "/apis/authentication.k8s.io/v1/tokenreviews", body).get("status") or {}
-        return bool(status.get("authenticated")), str((status.get("user") or {}).get("username", ""))
 
 
 # --- manifests --------------------------------------------------------------------------------------
@@ -363,9 +207,12 @@ class Cluster:
         the operator's credentials, and its CA bundle (``ca``) as the only trust."""
         connect_to = parse_connect_to_list(self.sandbox.endpoints["registry"]["connectTo"])
         with session_with_connect_to(connect_to) as session:
-            credentials = (auth.username, auth.token.reveal())
-            url = f"https://{self.host}"
-            return call(url, *args, credentials=credentials, verify=ca, session=session, **kwargs)
+            try:
+                return call(
+                    f"https://{self.host}", *args, credentials=auth.pair(), verify=ca, session=session, **kwargs
+                )
+            except Exception as error:  # the library frames' arguments hold the token: report without them
+                raise AssertionError(f"{call.__name__}{args}: {type(error).__name__}: {error}") from None
 
     def push(
         self, auth: DockerAuth, repository: str, tag: str, *, ca: str, arch: str = "amd64", media: Media = "oci"

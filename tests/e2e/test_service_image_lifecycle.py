@@ -16,25 +16,29 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import wait_for
+from tests.e2e.service_image_kube import (
+    Token,
+    configmap_path,
+    docker_auths,
+    namespace_path,
+    parse_time,
+    role_binding_path,
+    secret_path,
+    secret_value,
+    service_account_path,
+)
 from tests.e2e.service_image_support import (
     FINALIZER,
     HEAL,
     INGRESS_CA,
     OPENSHIFT_CONDITIONS,
     SETTLE,
+    SETUP_CONDITIONS,
     Cluster,
-    Token,
     cluster_with_operator,
     condition,
-    configmap_path,
-    docker_auths,
-    namespace_path,
+    describe_conditions,
     owned_labels,
-    parse_time,
-    role_binding_path,
-    secret_path,
-    secret_value,
-    service_account_path,
     service_image,
     unique,
 )
@@ -144,42 +148,36 @@ def _heal_ca(cluster: Cluster, target: Target, before: dict[str, Any]) -> bool:
     return again is not None and again["data"].get("ca.crt") == ingress["data"]["ca-bundle.crt"]
 
 
-def _edit_subjects(cluster: Cluster, target: Target) -> None:
-    cluster.kube.merge_patch(
-        target.binding, {"subjects": [{"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}]}
-    )
+def _heal_binding(cluster: Cluster, target: Target, before: dict[str, Any]) -> bool:
+    return _recreated(cluster, target.binding, before) is not None and _binding_is_right(cluster, target)
 
 
-def _edit_credentials(cluster: Cluster, target: Target) -> None:
-    cluster.kube.merge_patch(target.credentials, {"stringData": {".dockerconfigjson": json.dumps({"auths": {}})}})
+def _heal_credentials(cluster: Cluster, target: Target, before: dict[str, Any]) -> bool:
+    return _recreated(cluster, target.credentials, before) is not None and _credentials_work(cluster, target)
 
 
-Drift = Callable[[Cluster, Target], None]
-Healed = Callable[[Cluster, Target, dict[str, Any]], bool]
+@dataclass(frozen=True)
+class DriftCase:
+    """Break one object the operator made: delete it (``patch`` None) or merge-patch it; then wait for ``healed``."""
+
+    path_of: Callable[[Target], str]
+    patch: dict[str, Any] | None
+    healed: Callable[[Cluster, Target, dict[str, Any]], bool]
 
 
-def _delete(path_of: Callable[[Target], str]) -> Drift:
-    return lambda cluster, target: cluster.kube.delete(path_of(target))
-
-
-DRIFT: dict[str, tuple[Callable[[Target], str], Drift, Healed]] = {
-    "service account deleted": (lambda t: t.account, _delete(lambda t: t.account), _heal_account),
-    "role binding deleted": (
-        lambda t: t.binding,
-        _delete(lambda t: t.binding),
-        lambda c, t, b: _recreated(c, t.binding, b) is not None and _binding_is_right(c, t),
+MALLORY = {"kind": "User", "name": "mallory", "apiGroup": "rbac.authorization.k8s.io"}
+DRIFT = {
+    "service account deleted": DriftCase(lambda t: t.account, None, _heal_account),
+    "role binding deleted": DriftCase(lambda t: t.binding, None, _heal_binding),
+    "token secret deleted": DriftCase(lambda t: t.token_secret, None, _heal_token_secret),
+    "credentials secret deleted": DriftCase(lambda t: t.credentials, None, _heal_credentials),
+    "CA config map deleted": DriftCase(lambda t: t.ca, None, _heal_ca),
+    "role binding subjects edited": DriftCase(
+        lambda t: t.binding, {"subjects": [MALLORY]}, lambda c, t, _: _binding_is_right(c, t)
     ),
-    "token secret deleted": (lambda t: t.token_secret, _delete(lambda t: t.token_secret), _heal_token_secret),
-    "credentials secret deleted": (
+    "credentials secret data edited": DriftCase(
         lambda t: t.credentials,
-        _delete(lambda t: t.credentials),
-        lambda c, t, b: _recreated(c, t.credentials, b) is not None and _credentials_work(c, t),
-    ),
-    "CA config map deleted": (lambda t: t.ca, _delete(lambda t: t.ca), _heal_ca),
-    "role binding subjects edited": (lambda t: t.binding, _edit_subjects, lambda c, t, _: _binding_is_right(c, t)),
-    "credentials secret data edited": (
-        lambda t: t.credentials,
-        _edit_credentials,
+        {"stringData": {".dockerconfigjson": json.dumps({"auths": {}})}},
         lambda c, t, _: _credentials_work(c, t),
     ),
 }
@@ -196,14 +194,17 @@ def drift_targets(cluster: Cluster) -> dict[str, Target]:
 
 @pytest.mark.parametrize("case", list(DRIFT))
 def test_drift_is_undone(cluster: Cluster, drift_targets: dict[str, Target], case: str) -> None:
-    target = drift_targets[case]
-    path_of, drift, healed = DRIFT[case]
-    before = cluster.kube.get(path_of(target))
-    assert before is not None, f"{path_of(target)} missing before the drift"
-    drift(cluster, target)
-    wait_for(lambda: healed(cluster, target, before), timeout=HEAL, what=f"{case}: healed")
-    settled = cluster.wait_condition(target.namespace, target.name, "CredentialsReady", "True", timeout=HEAL)
-    assert condition(settled, "ServiceAccountReady")["status"] == "True"
+    target, drift = drift_targets[case], DRIFT[case]
+    path = drift.path_of(target)
+    before = cluster.kube.get(path)
+    assert before is not None, f"{path} missing before the drift"
+    if drift.patch is None:
+        cluster.kube.delete(path)
+    else:
+        cluster.kube.merge_patch(path, drift.patch)
+    wait_for(lambda: drift.healed(cluster, target, before), timeout=HEAL, what=f"{case}: healed")
+    settled = cluster.wait_condition(target.namespace, target.name, "Ready", "False", "ImageNotFound", timeout=HEAL)
+    assert all(condition(settled, kind)["status"] == "True" for kind in SETUP_CONDITIONS), describe_conditions(settled)
 
 
 # --- deletion ---------------------------------------------------------------------------------------
@@ -353,11 +354,13 @@ def test_rotating_token_is_replaced_before_it_expires(short_tokens: Cluster) -> 
     later = cluster.wait_until(
         namespace,
         "rotate",
-        lambda r: r["status"]["credentials"].get("lastRotationTime") != first_status.get("lastRotationTime"),
-        "lastRotationTime to move",
+        lambda r: parse_time(r["status"]["credentials"]["tokenExpirationTime"]).timestamp() > expires,
+        "status to describe the new token",
         timeout=HEAL,
     )["status"]["credentials"]
-    assert parse_time(later["tokenExpirationTime"]).timestamp() > expires
+    assert later.get("lastRotationTime"), "no lastRotationTime after a rotation"
+    if first_status.get("lastRotationTime"):
+        assert parse_time(later["lastRotationTime"]) > parse_time(first_status["lastRotationTime"])
 
 
 # --- plain Kubernetes -------------------------------------------------------------------------------

@@ -9,12 +9,22 @@ status with the registry's own digests.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from tests.e2e.service_image_kube import (
+    configmap_path,
+    namespace_path,
+    parse_time,
+    role_binding_path,
+    secret_path,
+    secret_value,
+    service_account_path,
+)
 from tests.e2e.service_image_support import (
     DEFAULT_ROUTE,
     DOCKER_CONFIG_JSON,
@@ -27,15 +37,8 @@ from tests.e2e.service_image_support import (
     Cluster,
     cluster_with_operator,
     condition,
-    configmap_path,
-    namespace_path,
     owned_by,
     owned_labels,
-    parse_time,
-    role_binding_path,
-    secret_path,
-    secret_value,
-    service_account_path,
     service_image,
     unique,
 )
@@ -146,8 +149,8 @@ def test_rotating_token_is_recorded_by_its_times_never_by_value(cluster: Cluster
     assert credentials["secretName"] == f"{fresh.name}-registry"
     assert credentials["caConfigMapName"] == f"{fresh.name}-registry-ca"
     token = auth.token.reveal()
-    in_status = token in str(resource)
-    in_events = any(token in str(event) for event in cluster.events(fresh.namespace, fresh.name))
+    in_status = token in json.dumps(resource)
+    in_events = any(token in json.dumps(event) for event in cluster.events(fresh.namespace, fresh.name))
     in_log = token in cluster.operator.log()
     assert not in_status, "the token is in the EdgeServiceImage"
     assert not in_events, "the token is in an Event"

@@ -16,6 +16,8 @@ OPERATOR = "horizon-publisher"
 OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 OWNER_NAME = f"{GROUP}/owner-name"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+# Set only on namespaces the operator created (not on adopted ones): status.registry.namespaceCreated.
+CREATED_LABEL = f"{GROUP}/created"
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,13 @@ def project_request(project: str, owner: Owner) -> JSON:
 
 
 def namespace(project: str, owner: Owner) -> JSON:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": project, "labels": owner.labels()}}
+    labels = {**owner.labels(), CREATED_LABEL: "true"}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": project, "labels": labels}}
+
+
+def created_by_us(namespace_object: Mapping[str, Any] | None) -> bool:
+    labels = ((namespace_object or {}).get("metadata") or {}).get("labels") or {}
+    return labels.get(CREATED_LABEL) == "true"
 
 
 def service_account(project: str, name: str, owner: Owner) -> JSON:

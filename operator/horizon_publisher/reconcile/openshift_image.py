@@ -156,19 +156,20 @@ def _admitted(route: Mapping[str, Any]) -> bool:
 def project_step(ctx: Context) -> StepResult:
     project = ctx.project
     existing = ctx.kube.get(NAMESPACES, None, project)
-    _registry_status(ctx)["namespace"] = project
+    registry = _registry_status(ctx)
+    registry["namespace"] = project
     if existing is None:
         if ctx.kube.serves(PROJECT_REQUESTS):
             ctx.kube.create(PROJECT_REQUESTS, None, desired.project_request(project, ctx.owner))
-            _label(ctx, project)
+            _label(ctx, project, {desired.CREATED_LABEL: "true"})
         else:
             ctx.kube.create(NAMESPACES, None, desired.namespace(project, ctx.owner))
-        _registry_status(ctx)["namespaceCreated"] = True
+        registry["namespaceCreated"] = True
         return ok("ProjectReady", "Created", f"project {project} created")
     if (existing.get("metadata") or {}).get("deletionTimestamp"):
         return waiting("ProjectReady", "NamespaceTerminating", f"namespace {project} is being deleted", 5.0)
+    registry["namespaceCreated"] = desired.created_by_us(existing)
     if ctx.owner.owns(existing):
-        _registry_status(ctx)["namespaceCreated"] = bool((ctx.status.get("registry") or {}).get("namespaceCreated"))
         return ok("ProjectReady", "Exists", f"project {project} is ours")
     if ctx.openshift.get("adoptExistingNamespace"):
         _label(ctx, project)
@@ -181,8 +182,9 @@ def project_step(ctx: Context) -> StepResult:
     )
 
 
-def _label(ctx: Context, project: str) -> None:
-    ctx.kube.merge_patch(NAMESPACES, None, project, {"metadata": {"labels": ctx.owner.labels()}})
+def _label(ctx: Context, project: str, extra: Mapping[str, str] | None = None) -> None:
+    labels = {**ctx.owner.labels(), **(extra or {})}
+    ctx.kube.merge_patch(NAMESPACES, None, project, {"metadata": {"labels": labels}})
 
 
 def account_step(ctx: Context) -> StepResult:
