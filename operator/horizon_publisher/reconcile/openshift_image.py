@@ -331,6 +331,9 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
     image = ctx.spec.get("image") or {}
     name, tag = str(image.get("name")), str(image.get("tag"))
     arches = [str(a) for a in image.get("arches") or ["amd64"]]
+    pinned = _pinned_images(ctx, name, tag, arches)
+    if pinned is not None:
+        return ok("ImageResolved", "Resolved", f"{len(pinned)} of {len(arches)} architectures resolved (followTag off)")
     endpoint = RegistryEndpoint(host=ctx.host, ca_pem=ctx.ca_bundle, username=ctx.account, password=ctx.token)
     resolved: list[dict[str, Any]] = []
     try:
@@ -357,6 +360,21 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
         ctx.status.get("lastResolvedTime") if previous == resolved else timestamp(ctx.now)
     )
     return ok("ImageResolved", "Resolved", f"{len(resolved)} of {len(arches)} architectures resolved")
+
+
+def _pinned_images(ctx: Context, name: str, tag: str, arches: list[str]) -> list[dict[str, Any]] | None:
+    """With followTag off, digests resolved once for this host, tag and arch set stay as they are."""
+    if (ctx.spec.get("image") or {}).get("followTag", True):
+        return None
+    previous = [dict(i) for i in ctx.status.get("images") or []]
+    layout_index = (ctx.spec.get("image") or {}).get("layout") == "MultiArchIndex"
+    expected = {arch: f"{ctx.host}/{ctx.project}/{name}{'' if layout_index else '_' + arch}:{tag}" for arch in arches}
+    if {i.get("arch"): i.get("reference") for i in previous} != expected:
+        return None
+    for key in ("images", "resolvedCount", "lastResolvedTime", "indexDigest"):
+        if key in ctx.status:
+            ctx.progress.status[key] = ctx.status[key]
+    return previous
 
 
 def _image_entry(host: str, repository: str, tag: str, arch: str, digest: str, media_type: str) -> dict[str, Any]:  # noqa: PLR0917

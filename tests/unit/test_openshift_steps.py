@@ -1,0 +1,147 @@
+"""The OpenShift steps' branches, against an in-memory stand-in for the Kube face (no server)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from horizon_publisher.clients.kube import NAMESPACES, REGISTRY_CONFIGS, ROUTES, Resource
+from horizon_publisher.desired.kube_objects import Owner
+from horizon_publisher.reconcile import openshift_image as steps
+from horizon_publisher.reconcile.steps import Progress
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+OWNER = Owner("team", "hello", "uid-1")
+ADMITTED = {"ingress": [{"conditions": [{"type": "Admitted", "status": "True"}]}]}
+
+
+class FakeKube:
+    """Objects by (resource, namespace, name); ``served`` lists the resources discovery reports."""
+
+    def __init__(self, served: set[Resource], objects: dict[tuple[str, str | None, str], dict[str, Any]]) -> None:
+        self.served = served
+        self.objects = objects
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
+
+    def serves(self, resource: Resource) -> bool:
+        return resource in self.served
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.objects.get((resource.plural, namespace, name))
+
+    def merge_patch(
+        self, resource: Resource, namespace: str | None, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.patches.append((resource.plural, name, patch))
+        return {}
+
+
+def context(kube: FakeKube, **openshift: Any) -> steps.Context:
+    spec = {"registry": {"openshift": {"project": "p1", **openshift}}, "image": {"name": "n", "tag": "1"}}
+    return steps.Context(kube, OWNER, spec, {}, NOW, Progress(("Ready",)))  # type: ignore[arg-type]
+
+
+def config(state: str = "Managed", default_route: bool = False) -> dict[str, Any]:
+    return {"spec": {"managementState": state, "defaultRoute": default_route}}
+
+
+@pytest.mark.parametrize(
+    ("served", "objects", "options", "expected"),
+    [
+        (set(), {}, {}, ("False", "OpenShiftAPIMissing")),
+        ({ROUTES}, {}, {}, ("False", "OpenShiftAPIMissing")),
+        (
+            {ROUTES, REGISTRY_CONFIGS},
+            {("configs", None, "cluster"): config("Removed")},
+            {},
+            ("False", "RegistryNotManaged"),
+        ),
+        (
+            {ROUTES, REGISTRY_CONFIGS},
+            {("configs", None, "cluster"): config()},
+            {"ensureDefaultRoute": False},
+            ("False", "RouteMissing"),
+        ),
+        ({ROUTES, REGISTRY_CONFIGS}, {("configs", None, "cluster"): config()}, {}, ("Unknown", "WaitingForRoute")),
+        (
+            {ROUTES, REGISTRY_CONFIGS},
+            {("routes", "openshift-image-registry", "default-route"): {"spec": {"host": "r.example"}}},
+            {},
+            ("Unknown", "WaitingForRoute"),
+        ),
+        (
+            {ROUTES, REGISTRY_CONFIGS},
+            {
+                ("routes", "openshift-image-registry", "default-route"): {
+                    "spec": {"host": "r.example"},
+                    "status": ADMITTED,
+                }
+            },
+            {},
+            ("True", "RouteAdmitted"),
+        ),
+    ],
+)
+def test_route_step(
+    served: set[Resource], objects: dict[Any, Any], options: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    kube = FakeKube(served, objects)
+    ctx = context(kube, **options)
+    result = steps.route_step(ctx)
+    assert (result.condition.status, result.condition.reason) == expected
+    if expected[0] == "True":
+        assert ctx.host == "r.example"
+        assert ctx.progress.status["registry"]["host"] == "r.example"
+
+
+@pytest.mark.parametrize(
+    ("default_route", "patches"), [(False, [("configs", "cluster", {"spec": {"defaultRoute": True}})]), (True, [])]
+)
+def test_asks_the_registry_operator_for_its_route_once(default_route: bool, patches: list[Any]) -> None:
+    kube = FakeKube({ROUTES, REGISTRY_CONFIGS}, {("configs", None, "cluster"): config(default_route=default_route)})
+    result = steps.route_step(context(kube))
+    assert (result.condition.reason, result.retry_after) == ("WaitingForRoute", steps.ROUTE_POLL)
+    assert kube.patches == patches
+
+
+def test_missing_openshift_api_names_it() -> None:
+    result = steps.route_step(context(FakeKube({REGISTRY_CONFIGS}, {})))
+    assert "route.openshift.io" in result.condition.message
+    assert not result.proceed
+
+
+@pytest.mark.parametrize(
+    ("labels", "adopt", "expected", "created"),
+    [
+        (
+            {
+                "edge.horizon.dev/owner-namespace": "team",
+                "edge.horizon.dev/owner-name": "hello",
+                "edge.horizon.dev/created": "true",
+            },
+            False,
+            ("True", "Exists"),
+            True,
+        ),
+        (
+            {"edge.horizon.dev/owner-namespace": "team", "edge.horizon.dev/owner-name": "hello"},
+            False,
+            ("True", "Exists"),
+            False,
+        ),
+        ({}, False, ("False", "NamespaceNotOwned"), False),
+        ({"edge.horizon.dev/owner-name": "other"}, True, ("True", "Adopted"), False),
+    ],
+)
+def test_project_step_never_takes_over_without_the_flag(
+    labels: dict[str, str], adopt: bool, expected: tuple[str, str], created: bool
+) -> None:
+    kube = FakeKube({NAMESPACES}, {("namespaces", None, "p1"): {"metadata": {"name": "p1", "labels": labels}}})
+    ctx = context(kube, adoptExistingNamespace=adopt)
+    result = steps.project_step(ctx)
+    assert (result.condition.status, result.condition.reason) == expected
+    assert ctx.progress.status["registry"]["namespaceCreated"] is created
+    relabelled = [p for p in kube.patches if p[0] == "namespaces"]
+    assert bool(relabelled) is (expected[1] == "Adopted")
