@@ -24,12 +24,17 @@ class FakeKube:
         self.served = served
         self.objects = objects
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.deleted: list[tuple[str, str | None, str]] = []
 
     def serves(self, resource: Resource) -> bool:
         return resource in self.served
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.objects.get((resource.plural, namespace, name))
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        self.deleted.append((resource.plural, namespace, name))
+        return self.objects.pop((resource.plural, namespace, name), None) is not None
 
     def merge_patch(
         self, resource: Resource, namespace: str | None, name: str, patch: dict[str, Any]
@@ -145,3 +150,39 @@ def test_project_step_never_takes_over_without_the_flag(
     assert ctx.progress.status["registry"]["namespaceCreated"] is created
     relabelled = [p for p in kube.patches if p[0] == "namespaces"]
     assert bool(relabelled) is (expected[1] == "Adopted")
+
+
+def _no_registry(_: Any) -> Any:
+    raise AssertionError("the registry must not be asked")
+
+
+def test_follow_tag_off_keeps_the_digests_resolved_for_this_tag() -> None:
+    ctx = context(FakeKube(set(), {}))
+    ctx.spec = {**ctx.spec, "image": {"name": "n", "tag": "1", "arches": ["amd64"], "followTag": False}}
+    ctx.host = "r.example"
+    image = {"arch": "amd64", "reference": "r.example/p1/n_amd64:1", "digest": "sha256:" + "a" * 64}
+    ctx.status = {"images": [image], "resolvedCount": 1}
+    result = steps.image_step(ctx, _no_registry)
+    assert (result.condition.status, result.condition.reason) == ("True", "Resolved")
+    assert ctx.progress.status["images"] == [image]
+    # A new tag is a new question for the registry.
+    ctx.spec = {**ctx.spec, "image": {**ctx.spec["image"], "tag": "2"}}
+    with pytest.raises(AssertionError, match="must not be asked"):
+        steps.image_step(ctx, _no_registry)
+
+
+OURS = {"metadata": {"labels": {"edge.horizon.dev/owner-namespace": "team", "edge.horizon.dev/owner-name": "hello"}}}
+
+
+@pytest.mark.parametrize(
+    ("old_object", "deleted"), [(OURS, True), ({"metadata": {"labels": {}}}, False), (None, False)]
+)
+def test_a_renamed_output_retires_the_old_object_only_if_ours(old_object: dict[str, Any] | None, deleted: bool) -> None:
+    objects = {} if old_object is None else {("secrets", "team", "old-name"): old_object}
+    kube = FakeKube(set(), objects)
+    ctx = context(kube)
+    ctx.status = {"credentials": {"secretName": "old-name"}}
+    steps._retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "new-name")
+    assert (("secrets", "team", "old-name") in kube.deleted) is deleted
+    steps._retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "old-name")  # unchanged: nothing to do
+    assert len(kube.deleted) == int(deleted)

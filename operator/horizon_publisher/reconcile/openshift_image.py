@@ -24,6 +24,7 @@ from horizon_publisher.clients.kube import (
     SERVICE_ACCOUNTS,
     Kube,
     KubeError,
+    Resource,
 )
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint, RegistryError
 from horizon_publisher.conditions import timestamp
@@ -91,6 +92,14 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
             result = failed(condition_type, reason, error.message, retry_after=None if error.status == 403 else 10.0)
         if not ctx.progress.add(result):
             return
+
+
+def _retire(ctx: Context, resource: Resource, namespace: str, field: tuple[str, str], current: str) -> None:
+    """A renamed object (service account, output Secret...) replaces the old one: delete the old, if ours."""
+    section, key = field
+    previous = (ctx.status.get(section) or {}).get(key)
+    if previous and previous != current and ctx.owner.owns(ctx.kube.get(resource, namespace, previous)):
+        ctx.kube.delete(resource, namespace, previous)
 
 
 def _registry_status(ctx: Context) -> dict[str, Any]:
@@ -190,6 +199,7 @@ def _label(ctx: Context, project: str, extra: Mapping[str, str] | None = None) -
 def account_step(ctx: Context) -> StepResult:
     existing = ctx.kube.get(SERVICE_ACCOUNTS, ctx.project, ctx.account)
     _registry_status(ctx).update(serviceAccount=ctx.account, username=ctx.account)
+    _retire(ctx, SERVICE_ACCOUNTS, ctx.project, ("registry", "serviceAccount"), ctx.account)
     if existing is None:
         ctx.kube.create(SERVICE_ACCOUNTS, ctx.project, desired.service_account(ctx.project, ctx.account, ctx.owner))
         ctx.account_recreated = True
@@ -210,6 +220,7 @@ def role_binding_step(ctx: Context) -> StepResult:
     elif existing.get("subjects") != want["subjects"]:
         ctx.kube.merge_patch(ROLE_BINDINGS, ctx.project, name, {"subjects": want["subjects"]})
     _registry_status(ctx)["roleBinding"] = name
+    _retire(ctx, ROLE_BINDINGS, ctx.project, ("registry", "roleBinding"), name)
     return ok("RoleBindingReady", "Bound", f"{ctx.account} holds ClusterRole {role} in {ctx.project}")
 
 
@@ -224,6 +235,7 @@ def _long_lived_token(ctx: Context) -> StepResult:
     want = desired.token_secret(ctx.project, ctx.account, ctx.owner)
     name = want["metadata"]["name"]
     _registry_status(ctx)["tokenSecretName"] = name
+    _retire(ctx, SECRETS, ctx.project, ("registry", "tokenSecretName"), name)
     existing = ctx.kube.get(SECRETS, ctx.project, name)
     annotation = ((existing or {}).get("metadata") or {}).get("annotations", {}).get(desired.SA_NAME_ANNOTATION)
     if existing is not None and (existing.get("type") != want["type"] or annotation != ctx.account):
@@ -303,6 +315,7 @@ def ca_step(ctx: Context) -> StepResult:
     elif existing.get("data") != want["data"]:
         ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, name_out, {"data": want["data"]})
     _credentials_status(ctx)["caConfigMapName"] = name_out
+    _retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), name_out)
     return ok("CATrusted", "CAFound", f"CA bundle from {origin} in configmap {name_out}")
 
 
@@ -324,6 +337,7 @@ def credentials_step(ctx: Context) -> StepResult:
     elif existing.get("data") != want["data"]:
         ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, name, {"data": want["data"]})
     _credentials_status(ctx)["secretName"] = name
+    _retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), name)
     return ok("CredentialsReady", "SecretWritten", f"push/pull credentials for {ctx.host} in secret {name}")
 
 
