@@ -186,3 +186,23 @@ def test_a_renamed_output_retires_the_old_object_only_if_ours(old_object: dict[s
     assert (("secrets", "team", "old-name") in kube.deleted) is deleted
     steps._retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "old-name")  # unchanged: nothing to do
     assert len(kube.deleted) == int(deleted)
+
+
+class ExplodingKube(FakeKube):
+    """Answers every write with an API error that quotes the request, as some validation errors do."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__({steps.ROUTES, steps.REGISTRY_CONFIGS}, {})
+        self.token = token
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        raise steps.KubeError(422, "Invalid", f'secret is invalid: data: Invalid value: "{self.token}"')
+
+
+def test_api_errors_never_carry_the_token_into_conditions() -> None:
+    ctx = context(ExplodingKube("s3cr3t-token-value"))
+    ctx.token = "s3cr3t-token-value"
+    steps.run_openshift(ctx, _no_registry)
+    message = ctx.progress.results[-1].condition.message
+    assert "s3cr3t-token-value" not in message
+    assert ctx.progress.results[-1].condition.reason == "KubernetesAPIError"

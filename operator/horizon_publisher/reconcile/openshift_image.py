@@ -89,7 +89,9 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
         except KubeError as error:
             # 403: our RBAC is missing a rule, retrying will not help; anything else may pass.
             reason = "Forbidden" if error.status == 403 else "KubernetesAPIError"
-            result = failed(condition_type, reason, error.message, retry_after=None if error.status == 403 else 10.0)
+            # An API error may quote what we sent; a token must never reach a condition.
+            message = error.message.replace(ctx.token, "***") if ctx.token else error.message
+            result = failed(condition_type, reason, message, retry_after=None if error.status == 403 else 10.0)
         if not ctx.progress.add(result):
             return
 
