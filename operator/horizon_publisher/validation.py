@@ -111,13 +111,21 @@ def _check_exchange_url(url: str) -> list[Problem]:
     return []
 
 
-def _claimed_containers(image_refs: Iterable[Any]) -> tuple[dict[str, str], list[Problem]]:
+def _claimed_containers(image_refs: Iterable[Any]) -> tuple[dict[str, str], list[Problem], bool]:
+    """Containers named by imageRefs, duplicates, and whether some entry relies on its default.
+
+    An entry without ``containers`` fills the container named like its image's ``spec.image.name``,
+    which lives in another object: the reconcile checks those, not this pure function.
+    """
     claimed: dict[str, str] = {}
     problems: list[Problem] = []
+    defaulted = False
     for index, raw in enumerate(image_refs):
         ref = _obj(raw)
         name = str(ref.get("name") or "")
-        for container in _list(ref.get("containers")) or [name]:
+        containers = _list(ref.get("containers"))
+        defaulted |= not containers
+        for container in containers:
             if container in claimed:
                 problems.append(
                     Problem(
@@ -126,7 +134,7 @@ def _claimed_containers(image_refs: Iterable[Any]) -> tuple[dict[str, str], list
                     )
                 )
             claimed[container] = name
-    return claimed, problems
+    return claimed, problems, defaulted
 
 
 def _check_deployment_images(deployment: Mapping[str, Any], image_refs: list[Any]) -> list[Problem]:
@@ -134,14 +142,15 @@ def _check_deployment_images(deployment: Mapping[str, Any], image_refs: list[Any
     services = _obj(deployment.get("services"))
     if not services:
         return [Problem(field, "must name at least one container")]
-    claimed, problems = _claimed_containers(image_refs)
+    claimed, problems, defaulted = _claimed_containers(image_refs)
     for container, image in sorted(claimed.items()):
         if container not in services:
             known = ", ".join(sorted(services))
             problems.append(Problem(field, f'has no container "{container}" for image "{image}" (it has: {known})'))
-    for container, definition in sorted(services.items()):
-        if container not in claimed and not _obj(definition).get("image"):
-            problems.append(Problem(f"{field}.{container}.image", "no image and no spec.imageRefs entry fills it"))
+    if not defaulted:
+        for container, definition in sorted(services.items()):
+            if container not in claimed and not _obj(definition).get("image"):
+                problems.append(Problem(f"{field}.{container}.image", "no image and no spec.imageRefs entry fills it"))
     return problems
 
 

@@ -78,6 +78,12 @@ def test_service_image_accepts(spec: dict[str, Any]) -> None:
     assert check_service_image(spec) == []
 
 
+def test_an_image_ref_without_containers_defers_to_the_reconcile() -> None:
+    # Its container is named like the image's spec.image.name, which only the reconcile can read.
+    spec = publication(imageRefs=[{"name": "web-image"}], service=deployment(web={}, side={}))
+    assert check_publication(spec) == []
+
+
 def publication(**overrides: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "exchange": {"url": "https://exchange.example.com/v1", "org": "myorg"},
