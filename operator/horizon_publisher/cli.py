@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging (never logs secrets)")
     run.set_defaults(handler=_run)
 
+    verify = commands.add_parser(
+        "verify", help="check Exchange services' deployment signatures as the Horizon agent does"
+    )
+    from horizon_publisher import verify as verify_module
+
+    verify_module.add_arguments(verify)
+    verify.set_defaults(handler=verify_module.run)
+
     sandbox = commands.add_parser("sandbox", help="a local sandbox: Kubernetes/OpenShift emulator + registry")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
     for name, text in (

@@ -56,3 +56,19 @@ def test_business_policy_names_the_service_for_any_arch() -> None:
     body = bodies.business_policy_body({"name": "d", "constraints": ["a == b"]}, org="o", service_url="u", version="1")
     assert body["service"] == {"name": "u", "org": "o", "arch": "*", "serviceVersions": [{"version": "1"}]}
     assert body["constraints"] == ["a == b"]
+
+
+def test_user_input_defaults_to_this_service() -> None:
+    entries = [
+        {"inputs": [{"name": "HW_WHO", "value": "Edge"}]},
+        {"serviceUrl": "other", "serviceArch": "arm64", "inputs": []},
+    ]
+    first, second = bodies.user_inputs(entries, org="o", service_url="u")
+    assert first == {
+        "serviceOrgid": "o",
+        "serviceUrl": "u",
+        "serviceArch": "",
+        "serviceVersionRange": "[0.0.0,INFINITY)",
+        "inputs": [{"name": "HW_WHO", "value": "Edge"}],
+    }
+    assert (second["serviceUrl"], second["serviceArch"]) == ("other", "arm64")

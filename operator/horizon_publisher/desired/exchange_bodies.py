@@ -8,9 +8,7 @@ from typing import Any
 JSON = dict[str, Any]
 
 
-def service_body(
-    service: Mapping[str, Any], *, org: str, arch: str, deployment: str, signature: str
-) -> JSON:
+def service_body(service: Mapping[str, Any], *, org: str, arch: str, deployment: str, signature: str) -> JSON:
     """Every field hzn sends for one architecture; absent strings as "" (what the Exchange stores)."""
     label = str(service.get("label") or service.get("url") or "")
     return {
@@ -67,7 +65,7 @@ def pattern_body(
             }
             for arch in arches
         ],
-        "userInput": [dict(u) for u in pattern.get("userInput") or []],
+        "userInput": user_inputs(pattern.get("userInput") or [], org=org, service_url=service_url),
         "agreementProtocols": [dict(a) for a in pattern.get("agreementProtocols") or []],
     }
 
@@ -84,7 +82,7 @@ def business_policy_body(policy: Mapping[str, Any], *, org: str, service_url: st
         },
         "properties": [dict(p) for p in policy.get("properties") or []],
         "constraints": [str(c) for c in policy.get("constraints") or []],
-        "userInput": [dict(u) for u in policy.get("userInput") or []],
+        "userInput": user_inputs(policy.get("userInput") or [], org=org, service_url=service_url),
     }
 
 
@@ -93,3 +91,17 @@ def service_policy_body(policy: Mapping[str, Any]) -> JSON:
         "properties": [dict(p) for p in policy.get("properties") or []],
         "constraints": [str(c) for c in policy.get("constraints") or []],
     }
+
+
+def user_inputs(entries: Sequence[Mapping[str, Any]], *, org: str, service_url: str) -> list[JSON]:
+    """Pattern / policy user input: the service reference defaults to this service, any arch and version."""
+    return [
+        {
+            "serviceOrgid": str(entry.get("serviceOrgid") or org),
+            "serviceUrl": str(entry.get("serviceUrl") or service_url),
+            "serviceArch": str(entry.get("serviceArch") or ""),
+            "serviceVersionRange": str(entry.get("serviceVersionRange") or "[0.0.0,INFINITY)"),
+            "inputs": [dict(i) for i in entry.get("inputs") or []],
+        }
+        for entry in entries
+    ]

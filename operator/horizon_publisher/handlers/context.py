@@ -6,6 +6,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
 from horizon_publisher.clients.kube import Kube
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
 
@@ -18,6 +19,10 @@ class OperatorContext:
     kube: Kube
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     locks_guard: threading.Lock = field(default_factory=threading.Lock)
+
+    @staticmethod
+    def exchange_factory(endpoint: ExchangeEndpoint) -> ExchangeClient:
+        return ExchangeClient(endpoint)
 
     @staticmethod
     def registry_factory(endpoint: RegistryEndpoint) -> RegistryClient:

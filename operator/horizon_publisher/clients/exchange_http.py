@@ -1,0 +1,244 @@
+"""HTTP transport of the Exchange client: auth header, TLS trust, timeouts, retries, error mapping.
+
+Retries (exponential backoff, ``Retry-After`` honoured up to a cap) apply to 5xx, 429 and lost connections,
+and only when the caller says the request is idempotent (GET, PUT, DELETE); a POST is sent once and the
+caller finds out by reading what happened. TLS failures are not retried.
+
+The CA is written to a private temp file and passed as ``verify=<path>`` on every request, because
+``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. Messages and logs name the method, path and identity,
+never the password, an API key or a dockauth token (they are also masked should the server echo them).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from horizon_publisher.clients.exchange_model import (
+    ExchangeConflict,
+    ExchangeEndpoint,
+    ExchangeError,
+    ExchangeForbidden,
+    ExchangeNotFound,
+    ExchangeRejected,
+    ExchangeServerError,
+    ExchangeTLSError,
+    ExchangeUnauthorized,
+    ExchangeUnreachable,
+    scrub,
+)
+from horizon_publisher.clients.registry_auth_client import PrivateCAFile
+from horizon_publisher.logging_setup import redact
+
+log = logging.getLogger("horizon_publisher.clients.exchange")
+
+MAX_ERROR_TEXT = 300
+
+
+def path_of(*segments: str) -> str:
+    """``/a/b/c`` with each segment percent-encoded (a segment never spans a ``/``)."""
+    return "".join("/" + quote(segment, safe=":+@-._~,") for segment in segments)
+
+
+class ExchangeTransport:
+    """Sends requests to one Exchange endpoint; thread-safe; ``close()`` removes the CA file."""
+
+    def __init__(
+        self,
+        endpoint: ExchangeEndpoint,
+        *,
+        timeout: tuple[float, float],
+        retries: int,
+        backoff: float,
+        session: requests.Session | None,
+        sleep: Callable[[float], None],
+        max_retry_after: float,
+    ) -> None:
+        self.endpoint = endpoint
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+        self._timeout = timeout
+        self._max_retry_after = max_retry_after
+        self._own_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._lock = threading.Lock()
+        self._ca_file: PrivateCAFile | None = None
+        if endpoint.insecure_skip_verify:
+            log.warning("TLS verification of the Exchange at %s is disabled (insecureSkipTLSVerify)", self._host())
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+        with self._lock:
+            if self._ca_file is not None:
+                self._ca_file.remove()
+                self._ca_file = None
+
+    def delay(self, attempt: int) -> float:
+        return float(self.backoff * (2**attempt))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        text_body: str | None = None,
+        idempotent: bool,
+        expect: Iterable[int] = (200, 201, 204),
+        secrets: tuple[str, ...] = (),
+        accept: str = "application/json",
+    ) -> requests.Response:
+        """Send (retrying when idempotent); return a response whose status is in ``expect``, else raise."""
+        attempts = self.retries + 1 if idempotent else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = self._send(method, path, json_body, text_body, accept)
+            except ExchangeUnreachable:
+                if last:
+                    raise
+                self.sleep(self.delay(attempt))
+                continue
+            if response.status_code in expect:
+                return response
+            error = self.error_for(method, path, response, secrets)
+            if not error.retryable or last:
+                raise error
+            self.sleep(self._retry_delay(response, attempt))
+        raise AssertionError("unreachable")  # the loop always returns or raises
+
+    def _send(self, method: str, path: str, json_body: Any, text_body: str | None, accept: str) -> requests.Response:
+        headers = {"Authorization": self.endpoint.authorization(), "Accept": accept}
+        kwargs: dict[str, Any] = {}
+        if json_body is not None:
+            kwargs["json"] = json_body  # requests sets Content-Type: application/json
+        elif text_body is not None:
+            kwargs["data"] = text_body.encode()
+            headers["Content-Type"] = "text/plain"
+        where = f"{method} {path}"
+        try:
+            response = self._session.request(
+                method,
+                self.endpoint.base_url + path,
+                headers=headers,
+                verify=self._verify(),
+                timeout=self._timeout,
+                allow_redirects=False,
+                **kwargs,
+            )
+        except requests.exceptions.SSLError as error:
+            raise ExchangeTLSError(self._tls_message(str(error))) from None
+        except (requests.ConnectionError, requests.Timeout) as error:
+            timed_out = isinstance(error, requests.Timeout) or "timed out" in str(error)
+            what = "timed out" if timed_out else "connection failed"
+            log.debug("%s -> %s", where, what)
+            raise ExchangeUnreachable(f"cannot reach the Exchange at {self._host()} ({where}): {what}") from None
+        except requests.RequestException as error:
+            raise ExchangeError(f"{where} to the Exchange failed: {error.__class__.__name__}") from None
+        log.debug("%s -> HTTP %d", where, response.status_code)
+        return response
+
+    def _verify(self) -> bool | str:
+        if self.endpoint.insecure_skip_verify:
+            return False
+        if self.endpoint.ca_pem is None:
+            return True  # the system trust (REQUESTS_CA_BUNDLE when set)
+        with self._lock:
+            if self._ca_file is None:
+                try:
+                    self._ca_file = PrivateCAFile(self.endpoint.ca_pem)
+                except ValueError as error:
+                    raise ExchangeTLSError(f"the CA bundle configured for the Exchange is unusable: {error}") from None
+            return str(self._ca_file.path)
+
+    def _host(self) -> str:
+        return urlsplit(self.endpoint.base_url).netloc.rpartition("@")[2]
+
+    def _tls_message(self, text: str) -> str:
+        trust = "the configured CA bundle" if self.endpoint.ca_pem is not None else "the system trust store"
+        failed = f"TLS verification of the Exchange at {self._host()} failed"
+        if "Hostname mismatch" in text or "doesn't match" in text:
+            return f"{failed}: certificate not valid for that host name"
+        if "certificate has expired" in text:
+            return f"{failed}: certificate expired"
+        if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+            return f"{failed}: certificate not trusted by {trust}"
+        return f"TLS handshake with the Exchange at {self._host()} failed"
+
+    def _retry_delay(self, response: requests.Response, attempt: int) -> float:
+        header = response.headers.get("Retry-After")
+        if header:
+            seconds = _retry_after_seconds(header)
+            if seconds is not None:
+                return min(max(seconds, 0.0), self._max_retry_after)
+        return self.delay(attempt)
+
+    def error_for(self, method: str, path: str, response: requests.Response, secrets: tuple[str, ...]) -> ExchangeError:
+        """Map an unexpected status to an error quoting the server's ``msg`` (secrets masked)."""
+        status = response.status_code
+        code, msg = _code_and_msg(response)
+        msg = redact(scrub(msg, (self.endpoint.password, *secrets)))[:MAX_ERROR_TEXT]
+        where = f"{method} {path}"
+        said = f": {msg}" if msg else ""
+        identity = self.endpoint.identity
+        # A key, dockauth or policy written for a service that does not exist is the server's 500 foreign-key
+        # error: retrying cannot help.
+        orphan = status == 500 and code == "internal_error" and "foreign key" in msg
+        rules: tuple[tuple[bool, type[ExchangeError], str], ...] = (
+            (status == 400, ExchangeRejected, f"the Exchange rejected {where} (invalid input){said}"),
+            (status == 401, ExchangeUnauthorized, f"the Exchange refused the credentials of {identity} (HTTP 401)"),
+            (status == 403 and code == "already-exists", ExchangeConflict, f"{where}: already exists{said}"),
+            (status == 403, ExchangeForbidden, f"access denied to {identity} for {where}{said}"),
+            (status == 404, ExchangeNotFound, f"{where}: not found{said}"),
+            (status == 409, ExchangeConflict, f"{where}: conflict{said}"),
+            (orphan, ExchangeNotFound, f"{where}: the parent resource does not exist{said}"),
+            (
+                status == 429 or status >= 500,
+                ExchangeServerError,
+                f"the Exchange answered HTTP {status} to {where}{said}",
+            ),
+        )
+        for applies, kind, text in rules:
+            if applies:
+                return kind(text, status)
+        return ExchangeError(f"unexpected HTTP {status} from the Exchange to {where}{said}", status)
+
+
+def _code_and_msg(response: requests.Response) -> tuple[str | None, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text.strip()
+    if isinstance(body, dict):
+        code, msg = body.get("code"), body.get("msg")
+        return (code if isinstance(code, str) else None), (msg if isinstance(msg, str) else "")
+    return None, ""
+
+
+def _retry_after_seconds(header: str) -> float | None:
+    """``Retry-After``: delta-seconds or an HTTP date."""
+    text = header.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
+def sleep_seconds(seconds: float) -> None:
+    if seconds > 0:
+        time.sleep(seconds)
