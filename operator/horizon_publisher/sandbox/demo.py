@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from horizon_publisher.clients.connect_to import parse_connect_to_list, session_with_connect_to
 from horizon_publisher.desired.kube_objects import read_docker_config
 from horizon_publisher.sandbox import manager, processes
@@ -27,13 +29,55 @@ OPERATOR = "operator"
 KINDS = "edgeserviceimages,edgepublications"
 
 
-def _kubectl(state: StateDir, *args: str) -> subprocess.CompletedProcess[str]:
+def _kubectl(state: StateDir, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise manager.SandboxError("kubectl is not installed (scripts/setup.sh installs it)")
     return subprocess.run(
-        [kubectl, "--kubeconfig", str(state.kubeconfig), *args], capture_output=True, text=True, check=False
+        [kubectl, "--kubeconfig", str(state.kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        input=input_text,
     )
+
+
+def for_the_sandbox(samples: Path, exchange: dict[str, str]) -> str:
+    """The samples, pointed at the sandbox's Exchange: its URL, org, CA and the seeded user's password."""
+    documents: list[dict[str, Any]] = []
+    for path in sorted(samples.glob("*.yaml")):
+        documents += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
+    namespaces = {str(d["metadata"].get("namespace")) for d in documents if d.get("kind") == "EdgePublication"}
+    for document in documents:
+        if document.get("kind") == "EdgePublication":
+            spec = document["spec"]["exchange"]
+            spec.update(url=exchange["url"], org=exchange["org"])
+            spec["tls"] = {"caRef": {"kind": "ConfigMap", "name": "exchange-ca", "key": "ca.crt"}}
+        elif document.get("kind") == "Secret" and document["metadata"]["name"] == "exchange-credentials":
+            document["stringData"] = {"username": exchange["user"], "password": exchange["password"]}
+    ca = Path(exchange["caFile"]).read_text()
+    documents += [
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "exchange-ca", "namespace": ns},
+            "data": {"ca.crt": ca},
+        }
+        for ns in sorted(namespaces)
+    ]
+    return yaml.safe_dump_all(documents)
+
+
+def verify_published(state: StateDir) -> str:
+    """``horizon-publisher verify`` on what the sample publication published, as a user would run it."""
+    exchange = json.loads(state.endpoints.read_text())["exchange"]
+    publication = _wait_json(state, ["get", "epub", "hello", "-n", "horizon-demo"], lambda o: True)
+    ids = [s["id"] for s in publication["status"].get("services") or []]
+    env = {**os.environ, "HZN_EXCHANGE_USER_AUTH": f"{exchange['user']}:{exchange['password']}"}
+    argv = [sys.executable, "-m", "horizon_publisher", "verify", "--exchange-url", exchange["url"],
+            "--org", exchange["org"], "--ca-file", exchange["caFile"], *ids]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    return f"$ horizon-publisher verify {' '.join(ids)}\n{result.stdout}{result.stderr}"
 
 
 def start_operator(state: StateDir) -> processes.Tracked:
@@ -119,13 +163,15 @@ def demo(state_dir: Path, *, flavor: Flavor = "openshift", samples: Path | None 
     manager.up(state.root, flavor=flavor)
     if not any(processes.is_running(t) for n, t in processes.load(state.root).items() if n == OPERATOR):
         start_operator(state)
-    applied = _kubectl(state, "apply", "-f", str(samples or DEFAULT_SAMPLES))
+    manifests = for_the_sandbox(samples or DEFAULT_SAMPLES, json.loads(state.endpoints.read_text())["exchange"])
+    applied = _kubectl(state, "apply", "-f", "-", input_text=manifests)
     print(applied.stdout + applied.stderr, end="")
     if applied.returncode != 0:
         return applied.returncode
     wait_until_observed(state)
     if flavor == "openshift":
         push_sample_images(state)
+        _wait_json(state, ["get", "epub", "hello", "-n", "horizon-demo"], lambda o: _condition(o, "Ready"), timeout=90)
     items = wait_until_observed(state)
     print(_kubectl(state, "get", KINDS, "-A").stdout)
     for item in items:
@@ -133,6 +179,8 @@ def demo(state_dir: Path, *, flavor: Flavor = "openshift", samples: Path | None 
         print(f"{item['kind']} {meta['namespace']}/{meta['name']} (generation {meta.get('generation')}):")
         for condition in item["status"]["conditions"]:
             print(f"  {condition['type']:30} {condition['status']:8} {condition['reason']:14} {condition['message']}")
+    if flavor == "openshift":
+        print(verify_published(state))
     print(f"\nexport KUBECONFIG={state.kubeconfig}   # then: kubectl get {KINDS} -A")
     print(f"stop everything: {Path(sys.argv[0]).name} sandbox down --state-dir {state_dir}")
     return 0
