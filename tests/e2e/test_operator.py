@@ -35,8 +35,8 @@ def _get(sandbox: Sandbox, plural: str, name: str) -> dict[str, Any]:
     return result
 
 
-def _ready_reason(sandbox: Sandbox, name: str) -> str:
-    conditions = (_get(sandbox, "edgeserviceimages", name).get("status") or {}).get("conditions") or []
+def _ready_reason(sandbox: Sandbox, name: str, plural: str = "edgeserviceimages") -> str:
+    conditions = (_get(sandbox, plural, name).get("status") or {}).get("conditions") or []
     return next((str(c["reason"]) for c in conditions if c["type"] == "Ready"), "")
 
 
@@ -46,7 +46,8 @@ def _events_for(sandbox: Sandbox, name: str) -> list[Any]:
 
 
 def test_samples_get_every_condition(sandbox: Sandbox, operator: RunningOperator) -> None:
-    """The OpenShift image is reconciled up to its missing image; the providers still to come say so."""
+    """The OpenShift image is reconciled up to its missing image, publications wait for their images, and
+    the providers still to come say so."""
     sandbox.ensure_namespace(NAMESPACE)
     sandbox.kubectl("apply", "-f", "-", input_text=_samples_in(NAMESPACE))
     api = sandbox.custom_objects()
@@ -59,7 +60,11 @@ def test_samples_get_every_condition(sandbox: Sandbox, operator: RunningOperator
             conditions = observed["status"]["conditions"]
             assert [c["type"] for c in conditions] == list(module.condition_types(observed["spec"]))
             assert all(c["observedGeneration"] == observed["metadata"]["generation"] for c in conditions)
-            if observed["spec"].get("registry", {}).get("openshift"):
+            if plural == "edgepublications":
+                # Publications wait for their images: nothing reaches the Exchange before that.
+                reason = wait_for(lambda p=plural, n=name: _ready_reason(sandbox, n, p) == "WaitingForImage", what=name)
+                assert reason
+            elif observed["spec"].get("registry", {}).get("openshift"):
                 ready = wait_for(lambda n=name: _ready_reason(sandbox, n) == "ImageNotFound" and n, what=name)
                 assert ready
             else:
