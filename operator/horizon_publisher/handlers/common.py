@@ -25,11 +25,14 @@ def changed_fields(current: Mapping[str, Any], desired: Mapping[str, Any]) -> di
     return {key: value for key, value in desired.items() if current.get(key) != value}
 
 
-def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
+def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo | None = None) -> None:
     generation = int(body.metadata.get("generation") or 0)
     current = dict(body.get("status") or {})
-    for key, value in changed_fields(current, desired_status(outcome, generation)).items():
+    desired = desired_status(outcome, generation)
+    for key, value in changed_fields(current, desired).items():
         patch.status[key] = value
+    if memo is not None:
+        memo["context"].last_status[str(body.metadata.get("uid"))] = desired
     post_events(body, outcome.events)
     if outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.retry_reason or "waiting", delay=outcome.retry_after)
@@ -49,3 +52,20 @@ def object_lock(memo: kopf.Memo, body: kopf.Body) -> Iterator[None]:
         lock = context.locks.setdefault(uid, threading.Lock())
     with lock:
         yield
+
+
+def fresh(memo: kopf.Memo, body: kopf.Body) -> Mapping[str, Any]:
+    """The body with the status we wrote last laid over its own.
+
+    A timer tick and a change handler may each hold a snapshot taken before the other's status patch
+    landed; the status this process wrote last is never older than either, so publishedTime and the
+    like do not flip back and forth.
+    """
+    written = memo["context"].last_status.get(str(body.metadata.get("uid")))
+    if not written:
+        return body
+    return {**body, "status": {**dict(body.get("status") or {}), **written}}
+
+
+def forget(memo: kopf.Memo, body: kopf.Body) -> None:
+    memo["context"].last_status.pop(str(body.metadata.get("uid")), None)

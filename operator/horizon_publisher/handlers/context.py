@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
 from horizon_publisher.clients.kube import Kube
@@ -19,6 +20,7 @@ class OperatorContext:
     kube: Kube
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     locks_guard: threading.Lock = field(default_factory=threading.Lock)
+    last_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # by uid: the status we wrote last
 
     @staticmethod
     def exchange_factory(endpoint: ExchangeEndpoint) -> ExchangeClient:

@@ -10,7 +10,7 @@ import kopf
 
 from horizon_publisher import GROUP, VERSION
 from horizon_publisher.clients.exchange import ExchangeError
-from horizon_publisher.handlers.common import apply_outcome, object_lock, post_events
+from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import PUBLICATION
 from horizon_publisher.reconcile import publication
@@ -20,13 +20,13 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     context: OperatorContext = memo["context"]
     with object_lock(memo, body):
         outcome = publication.reconcile(
-            body,
+            fresh(memo, body),
             now=datetime.now(UTC),
             kube=context.kube,
             exchange_factory=context.exchange_factory,
             registry_factory=context.registry_factory,
         )
-    apply_outcome(outcome, body, patch)
+        apply_outcome(outcome, body, patch, memo)
 
 
 @kopf.on.resume(GROUP, VERSION, PUBLICATION.plural)
@@ -52,3 +52,4 @@ def finalize_publication(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         except ExchangeError as error:
             # Keep the finalizer: nothing published is orphaned silently.
             raise kopf.TemporaryError(f"{error.reason}: {error.message}", delay=30) from error
+    forget(memo, body)

@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 
 from horizon_publisher import GROUP, VERSION
-from horizon_publisher.handlers.common import apply_outcome, object_lock, post_events
+from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import SERVICE_IMAGE
 from horizon_publisher.reconcile import service_image
@@ -19,9 +19,9 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     context: OperatorContext = memo["context"]
     with object_lock(memo, body):
         outcome = service_image.reconcile(
-            body, now=datetime.now(UTC), kube=context.kube, registry_factory=context.registry_factory
+            fresh(memo, body), now=datetime.now(UTC), kube=context.kube, registry_factory=context.registry_factory
         )
-    apply_outcome(outcome, body, patch)
+        apply_outcome(outcome, body, patch, memo)
 
 
 @kopf.on.resume(GROUP, VERSION, SERVICE_IMAGE.plural)
@@ -43,3 +43,4 @@ def finalize_service_image(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     context: OperatorContext = memo["context"]
     with object_lock(memo, body):
         post_events(body, service_image.finalize(body, context.kube))
+    forget(memo, body)

@@ -130,7 +130,10 @@ def signed_step(ctx: PublicationContext) -> StepResult:
             return failed("Signed", "ContainerNotFound", str(error))
         service_id = ctx.exchange.service_id(arch_definition.url, arch_definition.version, arch)
         ctx.service_ids[arch] = service_id
-        stored = ctx.exchange.get_service(service_id) or {}
+        try:
+            stored = ctx.exchange.get_service(service_id) or {}
+        except ExchangeError:
+            stored = {}  # unknown: sign afresh; ServicePublished reports the Exchange's answer
         ctx.deployments[arch] = deployment
         previous = str(stored.get("deploymentSignature") or "")
         if stored.get("deployment") == deployment and signature_still_valid(deployment, previous, ctx.key):
@@ -242,9 +245,11 @@ def service_step(ctx: PublicationContext) -> StepResult:
                 "publishedTime": timestamp(ctx.now) if changed else previous["publishedTime"],
             }
         )
+    latest = max((str(p["publishedTime"]) for p in published), default="")
     ctx.progress.status.update(
         services=published,
         publishedCount=len(published),
+        lastPublishedTime=latest or None,
         version=_first(ctx).version,
         exchange={"url": ctx.spec["exchange"]["url"], "org": ctx.org},
     )
@@ -274,7 +279,7 @@ def credentials_step(ctx: PublicationContext) -> StepResult:
             return failed("CredentialsPublished", "NoCredentials", f"EdgeServiceImage {image.name} has no credentials")
     for arch, service_id in ctx.service_ids.items():
         ours = {int(d["id"]): d for d in services[arch].get("dockAuths") or []}
-        existing = {int(d.get("id", -1)): d for d in ctx.exchange.list_dockauths(service_id)}
+        existing = {int(d["dockAuthId"]): d for d in ctx.exchange.list_dockauths(service_id)}
         kept = []
         for image in ctx.images:
             username, token = image.credentials  # type: ignore[misc]
@@ -317,6 +322,15 @@ def credentials_valid_step(ctx: PublicationContext) -> StepResult:
     return ok("CredentialsValid", "Verified", "every published image can be pulled with the published credentials")
 
 
+def _published(ctx: PublicationContext, section: str, name: str, result: str) -> dict[str, str]:
+    """Status of a published pattern or policy: publishedTime moves only when the Exchange changed."""
+    ident = f"{ctx.org}/{name}"
+    previous = ctx.status.get(section) or {}
+    if result == "unchanged" and previous.get("id") == ident and previous.get("publishedTime"):
+        return {"id": ident, "publishedTime": str(previous["publishedTime"])}
+    return {"id": ident, "publishedTime": timestamp(ctx.now)}
+
+
 def _first(ctx: PublicationContext) -> ServiceDefinition:
     return next(iter(ctx.definitions.values()))
 
@@ -326,17 +340,14 @@ def policy_step(ctx: PublicationContext) -> StepResult:
     service_policy = ctx.spec.get("servicePolicy")
     if service_policy is not None:
         for service_id in ctx.service_ids.values():
-            ctx.exchange.put_service_policy(service_id, exchange_bodies.service_policy_body(service_policy))
+            ctx.exchange.ensure_service_policy(service_id, exchange_bodies.service_policy_body(service_policy))
     policy = ctx.spec.get("deploymentPolicy")
     if policy is not None:
-        ctx.exchange.ensure_business_policy(
+        result = ctx.exchange.ensure_business_policy(
             str(policy["name"]),
             exchange_bodies.business_policy_body(policy, org=ctx.org, service_url=url, version=version),
         )
-        ctx.progress.status["deploymentPolicy"] = {
-            "id": f"{ctx.org}/{policy['name']}",
-            "publishedTime": timestamp(ctx.now),
-        }
+        ctx.progress.status["deploymentPolicy"] = _published(ctx, "deploymentPolicy", str(policy["name"]), result)
     return ok("PolicyPublished", "Published", "policies published")
 
 
@@ -345,8 +356,8 @@ def pattern_step(ctx: PublicationContext) -> StepResult:
     body = exchange_bodies.pattern_body(
         pattern, org=ctx.org, service_url=_first(ctx).url, version=_first(ctx).version, arches=ctx.arches
     )
-    ctx.exchange.ensure_pattern(str(pattern["name"]), body)
-    ctx.progress.status["pattern"] = {"id": f"{ctx.org}/{pattern['name']}", "publishedTime": timestamp(ctx.now)}
+    result = ctx.exchange.ensure_pattern(str(pattern["name"]), body)
+    ctx.progress.status["pattern"] = _published(ctx, "pattern", str(pattern["name"]), result)
     return ok("PatternPublished", "Published", f"pattern {pattern['name']} published")
 
 
