@@ -72,3 +72,21 @@ def test_user_input_defaults_to_this_service() -> None:
         "inputs": [{"name": "HW_WHO", "value": "Edge"}],
     }
     assert (second["serviceUrl"], second["serviceArch"]) == ("other", "arm64")
+
+
+def test_service_policy_adds_the_built_in_properties_which_win() -> None:
+    policy = {
+        "properties": [{"name": "a", "value": 1}, {"name": "openhorizon.service.arch", "value": "x"}],
+        "constraints": ["c"],
+    }
+    body = bodies.service_policy_body(policy, url="u", org="o", version="1.0.0", arch="arm64")
+    values = {p["name"]: p["value"] for p in body["properties"]}
+    assert values == {
+        "a": 1,
+        "openhorizon.service.url": "u",
+        "openhorizon.service.name": "u",
+        "openhorizon.service.org": "o",
+        "openhorizon.service.version": "1.0.0",
+        "openhorizon.service.arch": "arm64",
+    }
+    assert body["constraints"] == ["c"]

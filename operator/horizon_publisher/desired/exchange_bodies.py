@@ -86,11 +86,17 @@ def business_policy_body(policy: Mapping[str, Any], *, org: str, service_url: st
     }
 
 
-def service_policy_body(policy: Mapping[str, Any]) -> JSON:
-    return {
-        "properties": [dict(p) for p in policy.get("properties") or []],
-        "constraints": [str(c) for c in policy.get("constraints") or []],
-    }
+BUILT_IN_PREFIX = "openhorizon.service."
+
+
+def service_policy_body(policy: Mapping[str, Any], *, url: str, org: str, version: str, arch: str) -> JSON:
+    """As ``hzn exchange service publish -p``: the user's properties plus the built-in ones, which win."""
+    built_in = {"url": url, "name": url, "org": org, "version": version, "arch": arch}
+    properties = [
+        dict(p) for p in policy.get("properties") or [] if not str(p.get("name", "")).startswith(BUILT_IN_PREFIX)
+    ]
+    properties += [{"name": BUILT_IN_PREFIX + key, "value": value} for key, value in built_in.items()]
+    return {"properties": properties, "constraints": [str(c) for c in policy.get("constraints") or []]}
 
 
 def user_inputs(entries: Sequence[Mapping[str, Any]], *, org: str, service_url: str) -> list[JSON]:

@@ -339,8 +339,9 @@ def policy_step(ctx: PublicationContext) -> StepResult:
     url, version = _first(ctx).url, _first(ctx).version
     service_policy = ctx.spec.get("servicePolicy")
     if service_policy is not None:
-        for service_id in ctx.service_ids.values():
-            ctx.exchange.ensure_service_policy(service_id, exchange_bodies.service_policy_body(service_policy))
+        for arch, service_id in ctx.service_ids.items():
+            body = exchange_bodies.service_policy_body(service_policy, url=url, org=ctx.org, version=version, arch=arch)
+            ctx.exchange.ensure_service_policy(service_id, body)
     policy = ctx.spec.get("deploymentPolicy")
     if policy is not None:
         result = ctx.exchange.ensure_business_policy(
