@@ -46,6 +46,28 @@ __all__ = ["EnsureResult", "ExchangeClient", "ExchangeEndpoint", "ExchangeError"
 _FOUND_OR_MISSING = (200, 404)
 
 
+class _NotRead:
+    """Marks "not read yet" apart from ``None`` ("read, and absent")."""
+
+
+NOT_READ = _NotRead()
+
+
+def _once(observed: JSON | _NotRead | None, read: Callable[[], JSON | None]) -> Callable[[], JSON | None]:
+    """The first read answers with what was observed already; later reads (after a conflict) ask again."""
+    pending = [observed]
+
+    def reader() -> JSON | None:
+        if pending and not isinstance(pending[0], _NotRead):
+            value = pending.pop()
+            assert not isinstance(value, _NotRead)
+            return value
+        pending.clear()
+        return read()
+
+    return reader
+
+
 class ExchangeClient:
     """One Exchange endpoint and org. Thread-safe; ``close()`` it (or use ``with``)."""
 
@@ -100,14 +122,20 @@ class ExchangeClient:
         """The service as GET returns it, or ``None`` when absent (or invisible to this identity)."""
         return self._get_entry(self._service_path(sid), "services", sid)
 
-    def ensure_service(self, sid: str, body: Mapping[str, Any]) -> EnsureResult:
-        """GET; POST when absent, PUT when any field we send differs, nothing when equal."""
+    def ensure_service(
+        self, sid: str, body: Mapping[str, Any], *, observed: JSON | _NotRead | None = NOT_READ
+    ) -> EnsureResult:
+        """GET; POST when absent, PUT when any field we send differs, nothing when equal.
+
+        ``observed``: what a GET of this service returned earlier in the same reconcile (``None`` when
+        absent), so the read is not repeated.
+        """
         derived = service_id(str(body.get("url")), str(body.get("version")), str(body.get("arch")))
         if derived != sid:
             raise ValueError(f"service id {sid!r} does not match the body's url, version and arch ({derived!r})")
         return self._ensure(
             f"service {self.org}/{sid}",
-            read=lambda: self.get_service(sid),
+            read=_once(observed, lambda: self.get_service(sid)),
             create=lambda: self._write("POST", path_of("orgs", self.org, "services"), body),
             replace=lambda: self._write("PUT", self._service_path(sid), body),
             expected=expected_service(body),

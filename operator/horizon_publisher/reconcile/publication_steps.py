@@ -10,6 +10,7 @@ every input (images, files, key) is known good.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class PublicationContext:
     signatures: dict[str, str] = field(default_factory=dict)
     key: SigningKey | None = None
     service_ids: dict[str, str] = field(default_factory=dict)
+    stored: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # per arch, as read by Signed
 
     @property
     def org(self) -> str:
@@ -130,10 +132,10 @@ def signed_step(ctx: PublicationContext) -> StepResult:
             return failed("Signed", "ContainerNotFound", str(error))
         service_id = ctx.exchange.service_id(arch_definition.url, arch_definition.version, arch)
         ctx.service_ids[arch] = service_id
-        try:
-            stored = ctx.exchange.get_service(service_id) or {}
-        except ExchangeError:
-            stored = {}  # unknown: sign afresh; ServicePublished reports the Exchange's answer
+        # On an Exchange error: sign afresh; ServicePublished reads again and reports the answer.
+        with contextlib.suppress(ExchangeError):
+            ctx.stored[arch] = ctx.exchange.get_service(service_id)
+        stored = ctx.stored.get(arch) or {}
         ctx.deployments[arch] = deployment
         previous = str(stored.get("deploymentSignature") or "")
         if stored.get("deployment") == deployment and signature_still_valid(deployment, previous, ctx.key):
@@ -223,7 +225,10 @@ def service_step(ctx: PublicationContext) -> StepResult:
             deployment=ctx.deployments[arch],
             signature=ctx.signatures[arch],
         )
-        result = ctx.exchange.ensure_service(ctx.service_ids[arch], body)
+        if arch in ctx.stored:
+            result = ctx.exchange.ensure_service(ctx.service_ids[arch], body, observed=ctx.stored[arch])
+        else:
+            result = ctx.exchange.ensure_service(ctx.service_ids[arch], body)
         previous = {s.get("arch"): s for s in ctx.status.get("services") or []}.get(arch) or {}
         changed = result != "unchanged" or not previous.get("publishedTime")
         published.append(

@@ -640,3 +640,21 @@ def test_verify_command_reads_the_ca_file(
     assert verify_main(["--ca-file", str(tmp_path / "ca.pem"), SID]) == 1  # reached over TLS: not found
     assert "not found in the Exchange" in capsys.readouterr().out
     assert verify_main(["--ca-file", str(tmp_path / "missing.pem"), SID]) == 2
+
+
+
+def test_ensure_service_reuses_a_read_made_earlier_in_the_reconcile() -> None:
+    """The reconcile reads each service once (to decide whether to re-sign) and hands that read on."""
+    from horizon_publisher.clients import exchange as module
+
+    calls: list[str] = []
+
+    def get(sid: str) -> None:
+        calls.append(sid)
+
+    read = module._once({"label": "x"}, lambda: get("s"))
+    assert read() == {"label": "x"}  # the earlier read, no request
+    assert read() is None  # a second read (after a conflict) asks the Exchange
+    assert calls == ["s"]
+    assert module._once(module.NOT_READ, lambda: get("t"))() is None
+    assert calls == ["s", "t"]
