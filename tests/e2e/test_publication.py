@@ -9,6 +9,7 @@ image, a publication and a service url of its own, and reads the Exchange as the
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -77,6 +78,7 @@ def images(cluster: Cluster, publisher: Publisher) -> dict[str, ReadyImage]:
         ImageWanted("orphan"),
         ImageWanted("bad"),
         ImageWanted("waiting", push=False),
+        ImageWanted("files", ("amd64", "arm64")),
     ]
     made = ready_images(cluster, wanted)
     for image in made.values():
@@ -430,3 +432,50 @@ def test_publication_waits_for_its_image_and_writes_nothing_meanwhile(
     digest = publisher.cluster.push(image.auth, image.repository("amd64"), "1.0.0", ca=image.ca)
     publisher.wait_ready(namespace, name)
     assert publisher.deployment(sid)["services"]["hello"]["image"] == pinned(publisher, image, "amd64", digest)
+
+
+# --- 9. a horizon/ folder handed over as a ConfigMap -------------------------------------------------
+
+HZN_DEFINITION = """{
+    "org": "$HZN_ORG_ID",
+    "label": "$SERVICE_NAME for $ARCH",
+    "url": "$SERVICE_NAME",
+    "version": "$SERVICE_VERSION",
+    "arch": "$ARCH",
+    "public": true,
+    "sharable": "multiple",
+    "requiredServices": [],
+    "userInput": [{"name": "HW_WHO", "label": "Who to say hello to", "type": "string", "defaultValue": "World"}],
+    "deployment": {"services": {"hello": {"image": "${DOCKER_IMAGE_BASE}_$ARCH:$SERVICE_VERSION", "privileged": false}}}
+}"""
+
+
+def test_horizon_files_are_substituted_per_arch_and_published(
+    publisher: Publisher, images: dict[str, ReadyImage]
+) -> None:
+    """As ``hzn dev service new`` writes them: $VARIABLEs from hzn.json, ARCH per published arch."""
+    image, url = images["files"], service_url("files")
+    hzn_json = {
+        "HZN_ORG_ID": publisher.org,
+        "MetadataVars": {"SERVICE_NAME": url, "SERVICE_VERSION": "1.0.0", "DOCKER_IMAGE_BASE": "example/hello"},
+    }
+    publisher.cluster.kube.create(
+        f"/api/v1/namespaces/{image.namespace}/configmaps",
+        {
+            "metadata": {"name": "files-horizon"},
+            "data": {"hzn.json": json.dumps(hzn_json), "service.definition.json": HZN_DEFINITION},
+        },
+    )
+    spec = {
+        "service": {"deployment": None, "version": None, "label": None, "horizonFilesRef": {"name": "files-horizon"}}
+    }
+    namespace, name = _apply(
+        publisher, publication("files", image.namespace, publisher.endpoints, url=url, arches=image.arches, spec=spec)
+    )
+    publisher.wait_ready(namespace, name)
+    for arch in image.arches:
+        stored = publisher.exchange.get_service(sid_of(url, arch)) or {}
+        assert stored["label"] == f"{url} for {arch}"  # substituted per arch, from the files
+        deployment = json.loads(stored["deployment"])
+        assert deployment["services"]["hello"]["image"] == pinned(publisher, image, arch, image.digests[arch])
+    verified(publisher, *(sid_of(url, arch) for arch in image.arches))
