@@ -146,6 +146,7 @@ def test_publication_signs_and_publishes_pinned_services(publisher: Publisher, i
     assert types == ["Ready", *STEPS, "PatternPublished"], types
     assert all(c["status"] == "True" for c in ready["status"]["conditions"]), describe_conditions(ready)
     pattern = publisher.exchange.get_pattern(pattern_name) or {}
+    assert publisher.exchange.get_pattern_keys(pattern_name) == [key_id]  # the key goes with the pattern too
     assert sorted(s["serviceArch"] for s in pattern.get("services") or []) == sorted(image.arches)
 
     private = Token(base64.b64decode(secret["data"]["service.private.key"]).decode())

@@ -362,9 +362,18 @@ def pattern_step(ctx: PublicationContext) -> StepResult:
     body = exchange_bodies.pattern_body(
         pattern, org=ctx.org, service_url=_first(ctx).url, version=_first(ctx).version, arches=ctx.arches
     )
-    result = ctx.exchange.ensure_pattern(str(pattern["name"]), body)
-    ctx.progress.status["pattern"] = _published(ctx, "pattern", str(pattern["name"]), result)
-    return ok("PatternPublished", "Published", f"pattern {pattern['name']} published")
+    name = str(pattern["name"])
+    result = ctx.exchange.ensure_pattern(name, body)
+    # As hzn exchange pattern publish: the signing key goes with the pattern too; an old one of ours goes.
+    assert ctx.key is not None
+    keys = ctx.exchange.get_pattern_keys(name)
+    if ctx.key.key_id not in keys:
+        ctx.exchange.put_pattern_key(name, ctx.key.key_id, ctx.key.public_pem)
+    for old in (ctx.status.get("signing") or {}).get("publishedKeyIds") or []:
+        if old != ctx.key.key_id and old in keys:
+            ctx.exchange.delete_pattern_key(name, str(old))
+    ctx.progress.status["pattern"] = _published(ctx, "pattern", name, result)
+    return ok("PatternPublished", "Published", f"pattern {name} published with key {ctx.key.key_id}")
 
 
 def run_publication(ctx: PublicationContext) -> None:
