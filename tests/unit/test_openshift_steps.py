@@ -182,9 +182,9 @@ def test_a_renamed_output_retires_the_old_object_only_if_ours(old_object: dict[s
     kube = FakeKube(set(), objects)
     ctx = context(kube)
     ctx.status = {"credentials": {"secretName": "old-name"}}
-    steps._retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "new-name")
+    steps.retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "new-name")
     assert (("secrets", "team", "old-name") in kube.deleted) is deleted
-    steps._retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "old-name")  # unchanged: nothing to do
+    steps.retire(ctx, steps.SECRETS, "team", ("credentials", "secretName"), "old-name")  # unchanged: nothing to do
     assert len(kube.deleted) == int(deleted)
 
 

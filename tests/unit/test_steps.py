@@ -42,3 +42,11 @@ def test_a_failure_posts_one_warning_then_stays_quiet() -> None:
     again.add(failed("A", "Broken", "it broke"))
     body = {**BODY, "status": {"conditions": [c.to_dict() for c in first.conditions]}}
     assert again.outcome(body, now=NOW).events == []
+
+
+def test_leaving_an_invalid_spec_is_announced_once() -> None:
+    invalid = {"type": "Ready", "status": "False", "reason": "InvalidSpec", "message": "m", "lastTransitionTime": "t"}
+    progress = Progress(TYPES)
+    progress.add(failed("A", "Broken", "it broke"))
+    events = progress.outcome({**BODY, "status": {"conditions": [invalid]}}, now=NOW).events
+    assert [(e.type, e.reason) for e in events] == [("Normal", "SpecAccepted"), ("Warning", "Broken")]

@@ -56,7 +56,19 @@ class Context:
     token: str = ""
     ca_bundle: str = ""
     account_recreated: bool = False
+    # Other providers: where repositories live under the host ("" for none), who pulls, TLS opt-out.
+    prefix: str | None = None
+    username: str | None = None
+    insecure_skip_verify: bool = False
     facts: dict[str, Any] = field(default_factory=dict)
+
+    def repository(self, name: str) -> str:
+        prefix = self.project if self.prefix is None else self.prefix
+        return f"{prefix}/{name}" if prefix else name
+
+    @property
+    def pull_username(self) -> str:
+        return self.account if self.username is None else self.username
 
     @property
     def openshift(self) -> Mapping[str, Any]:
@@ -96,7 +108,7 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
             return
 
 
-def _retire(ctx: Context, resource: Resource, namespace: str, field: tuple[str, str], current: str) -> None:
+def retire(ctx: Context, resource: Resource, namespace: str, field: tuple[str, str], current: str) -> None:
     """A renamed object (service account, output Secret...) replaces the old one: delete the old, if ours."""
     section, key = field
     previous = (ctx.status.get(section) or {}).get(key)
@@ -104,11 +116,11 @@ def _retire(ctx: Context, resource: Resource, namespace: str, field: tuple[str, 
         ctx.kube.delete(resource, namespace, previous)
 
 
-def _registry_status(ctx: Context) -> dict[str, Any]:
+def registry_status(ctx: Context) -> dict[str, Any]:
     return ctx.progress.status.setdefault("registry", {})  # type: ignore[no-any-return]
 
 
-def _credentials_status(ctx: Context) -> dict[str, Any]:
+def credentials_status(ctx: Context) -> dict[str, Any]:
     return ctx.progress.status.setdefault("credentials", {})  # type: ignore[no-any-return]
 
 
@@ -130,7 +142,7 @@ def route_step(ctx: Context) -> StepResult:
             "RegistryRouteReady", "WaitingForRoute", f"route {DEFAULT_ROUTE} is not admitted yet", ROUTE_POLL
         )
     ctx.host = host
-    _registry_status(ctx)["host"] = host
+    registry_status(ctx)["host"] = host
     return ok("RegistryRouteReady", "RouteAdmitted", f"the registry is exposed at {host}")
 
 
@@ -167,7 +179,7 @@ def _admitted(route: Mapping[str, Any]) -> bool:
 def project_step(ctx: Context) -> StepResult:
     project = ctx.project
     existing = ctx.kube.get(NAMESPACES, None, project)
-    registry = _registry_status(ctx)
+    registry = registry_status(ctx)
     registry["namespace"] = project
     if existing is None:
         if ctx.kube.serves(PROJECT_REQUESTS):
@@ -200,8 +212,8 @@ def _label(ctx: Context, project: str, extra: Mapping[str, str] | None = None) -
 
 def account_step(ctx: Context) -> StepResult:
     existing = ctx.kube.get(SERVICE_ACCOUNTS, ctx.project, ctx.account)
-    _registry_status(ctx).update(serviceAccount=ctx.account, username=ctx.account)
-    _retire(ctx, SERVICE_ACCOUNTS, ctx.project, ("registry", "serviceAccount"), ctx.account)
+    registry_status(ctx).update(serviceAccount=ctx.account, username=ctx.account)
+    retire(ctx, SERVICE_ACCOUNTS, ctx.project, ("registry", "serviceAccount"), ctx.account)
     if existing is None:
         ctx.kube.create(SERVICE_ACCOUNTS, ctx.project, desired.service_account(ctx.project, ctx.account, ctx.owner))
         ctx.account_recreated = True
@@ -221,8 +233,8 @@ def role_binding_step(ctx: Context) -> StepResult:
         ctx.kube.create(ROLE_BINDINGS, ctx.project, want)
     elif existing.get("subjects") != want["subjects"]:
         ctx.kube.merge_patch(ROLE_BINDINGS, ctx.project, name, {"subjects": want["subjects"]})
-    _registry_status(ctx)["roleBinding"] = name
-    _retire(ctx, ROLE_BINDINGS, ctx.project, ("registry", "roleBinding"), name)
+    registry_status(ctx)["roleBinding"] = name
+    retire(ctx, ROLE_BINDINGS, ctx.project, ("registry", "roleBinding"), name)
     return ok("RoleBindingReady", "Bound", f"{ctx.account} holds ClusterRole {role} in {ctx.project}")
 
 
@@ -236,8 +248,8 @@ def token_step(ctx: Context) -> StepResult:
 def _long_lived_token(ctx: Context) -> StepResult:
     want = desired.token_secret(ctx.project, ctx.account, ctx.owner)
     name = want["metadata"]["name"]
-    _registry_status(ctx)["tokenSecretName"] = name
-    _retire(ctx, SECRETS, ctx.project, ("registry", "tokenSecretName"), name)
+    registry_status(ctx)["tokenSecretName"] = name
+    retire(ctx, SECRETS, ctx.project, ("registry", "tokenSecretName"), name)
     existing = ctx.kube.get(SECRETS, ctx.project, name)
     annotation = ((existing or {}).get("metadata") or {}).get("annotations", {}).get(desired.SA_NAME_ANNOTATION)
     if existing is not None and (existing.get("type") != want["type"] or annotation != ctx.account):
@@ -260,7 +272,7 @@ def _rotating_token(ctx: Context, lifetime: int) -> StepResult:
     secret = ctx.kube.get(SECRETS, ctx.owner.namespace, desired.credentials_secret_name(ctx.owner.name, ctx.spec))
     current = desired.read_docker_config(secret, ctx.host)
     renew_at = _parse_time(previous.get("tokenRenewalTime"))
-    status = _credentials_status(ctx)
+    status = credentials_status(ctx)
     for key in ("tokenExpirationTime", "tokenRenewalTime", "lastRotationTime"):
         if previous.get(key):
             status[key] = previous[key]
@@ -316,8 +328,8 @@ def ca_step(ctx: Context) -> StepResult:
         ctx.kube.create(CONFIG_MAPS, ctx.owner.namespace, want)
     elif existing.get("data") != want["data"]:
         ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, name_out, {"data": want["data"]})
-    _credentials_status(ctx)["caConfigMapName"] = name_out
-    _retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), name_out)
+    credentials_status(ctx)["caConfigMapName"] = name_out
+    retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), name_out)
     return ok("CATrusted", "CAFound", f"CA bundle from {origin} in configmap {name_out}")
 
 
@@ -338,8 +350,8 @@ def credentials_step(ctx: Context) -> StepResult:
         ctx.kube.create(SECRETS, ctx.owner.namespace, want)
     elif existing.get("data") != want["data"]:
         ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, name, {"data": want["data"]})
-    _credentials_status(ctx)["secretName"] = name
-    _retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), name)
+    credentials_status(ctx)["secretName"] = name
+    retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), name)
     return ok("CredentialsReady", "SecretWritten", f"push/pull credentials for {ctx.host} in secret {name}")
 
 
@@ -350,12 +362,18 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
     pinned = _pinned_images(ctx, name, tag, arches)
     if pinned is not None:
         return ok("ImageResolved", "Resolved", f"{len(pinned)} of {len(arches)} architectures resolved (followTag off)")
-    endpoint = RegistryEndpoint(host=ctx.host, ca_pem=ctx.ca_bundle, username=ctx.account, password=ctx.token)
+    endpoint = RegistryEndpoint(
+        host=ctx.host,
+        ca_pem=ctx.ca_bundle or None,
+        insecure_skip_verify=ctx.insecure_skip_verify,
+        username=ctx.pull_username or None,
+        password=ctx.token or None,
+    )
     resolved: list[dict[str, Any]] = []
     try:
         with registry_factory(endpoint) as registry:
             if image.get("layout") == "MultiArchIndex":
-                repository = f"{ctx.project}/{name}"
+                repository = ctx.repository(name)
                 manifest = registry.head_manifest(repository, tag)
                 ctx.progress.status["indexDigest"] = manifest.digest
                 for arch in arches:
@@ -363,7 +381,7 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
                     resolved.append(_image_entry(ctx.host, repository, tag, arch, digest, manifest.media_type))
             else:
                 for arch in arches:
-                    repository = f"{ctx.project}/{name}_{arch}"
+                    repository = ctx.repository(f"{name}_{arch}")
                     manifest = registry.head_manifest(repository, tag)
                     resolved.append(_image_entry(ctx.host, repository, tag, arch, manifest.digest, manifest.media_type))
     except RegistryError as error:
@@ -384,7 +402,9 @@ def _pinned_images(ctx: Context, name: str, tag: str, arches: list[str]) -> list
         return None
     previous = [dict(i) for i in ctx.status.get("images") or []]
     layout_index = (ctx.spec.get("image") or {}).get("layout") == "MultiArchIndex"
-    expected = {arch: f"{ctx.host}/{ctx.project}/{name}{'' if layout_index else '_' + arch}:{tag}" for arch in arches}
+    expected = {
+        arch: f"{ctx.host}/{ctx.repository(name if layout_index else f'{name}_{arch}')}:{tag}" for arch in arches
+    }
     if {i.get("arch"): i.get("reference") for i in previous} != expected:
         return None
     for key in ("images", "resolvedCount", "lastResolvedTime", "indexDigest"):

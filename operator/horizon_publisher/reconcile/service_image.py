@@ -10,6 +10,7 @@ from horizon_publisher.clients.kube import CONFIG_MAPS, NAMESPACES, ROLE_BINDING
 from horizon_publisher.conditions import READY
 from horizon_publisher.desired import kube_objects as desired
 from horizon_publisher.reconcile.first_look import first_look, spec_of, suspended
+from horizon_publisher.reconcile.generic_image import run_generic
 from horizon_publisher.reconcile.openshift_image import Context, RegistryFactory, run_openshift
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
 from horizon_publisher.reconcile.steps import Progress
@@ -76,7 +77,7 @@ def reconcile(
     problems = check_service_image(spec)
     if spec.get("suspend") and not problems:
         return suspended(body, condition_types=types, now=now)
-    if problems or provider(spec) != "openshift" or kube is None or registry_factory is None:
+    if problems or provider(spec) not in ("openshift", "generic") or kube is None or registry_factory is None:
         return first_look(
             body,
             condition_types=types,
@@ -86,7 +87,11 @@ def reconcile(
         )
     progress = Progress(types)
     status = body.get("status") or {}
-    run_openshift(Context(kube, owner_of(body), spec, status, now, progress), registry_factory)
+    context = Context(kube, owner_of(body), spec, status, now, progress)
+    if provider(spec) == "generic":
+        run_generic(context, registry_factory)
+    else:
+        run_openshift(context, registry_factory)
     return progress.outcome(body, now=now)
 
 

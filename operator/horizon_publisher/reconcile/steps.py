@@ -82,4 +82,7 @@ def _failure_events(before: Sequence[Condition], after: Sequence[Condition]) -> 
     ready = next((c for c in transitions(before, after) if c.type == READY and c.status == "True"), None)
     if ready is not None:
         notes.append(EventNote("Normal", "Ready", "every step succeeded"))
+    was = next((c for c in before if c.type == READY), None)
+    if was is not None and was.reason == "InvalidSpec":
+        notes.insert(0, EventNote("Normal", "SpecAccepted", "the spec is valid again"))
     return notes

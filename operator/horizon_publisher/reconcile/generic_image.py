@@ -1,0 +1,109 @@
+"""EdgeServiceImage on any registry: trust its CA, take its credentials, resolve the digests.
+
+The user brings the registry, its credentials (a ``kubernetes.io/dockerconfigjson`` Secret) and its CA
+(a ConfigMap or Secret); the operator copies both into the same output objects the OpenShift provider
+writes, so an EdgePublication reads every provider the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS, KubeError
+from horizon_publisher.desired import kube_objects as desired
+from horizon_publisher.reconcile.openshift_image import (
+    Context,
+    RegistryFactory,
+    credentials_status,
+    image_step,
+    registry_status,
+    retire,
+)
+from horizon_publisher.reconcile.steps import StepResult, failed, ok
+
+DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
+
+
+def run_generic(ctx: Context, registry_factory: RegistryFactory) -> None:
+    settings: Mapping[str, Any] = ctx.spec["registry"]["generic"]
+    ctx.host = str(settings["host"])
+    ctx.prefix = str(settings.get("repositoryPrefix") or "")
+    ctx.username = ""
+    tls = settings.get("tls") or {}
+    ctx.insecure_skip_verify = bool(tls.get("insecureSkipTLSVerify"))
+    ctx.progress.status["provider"] = "Generic"
+    registry_status(ctx)["host"] = ctx.host
+    steps: list[tuple[str, Callable[[Context], StepResult]]] = []
+    if tls.get("caRef"):
+        steps.append(("CATrusted", lambda c: ca_step(c, tls["caRef"])))
+    steps.append(("CredentialsReady", lambda c: credentials_step(c, settings.get("credentialsSecretRef"))))
+    if (ctx.spec.get("image") or {}).get("source"):
+        steps.append(("ImageCopied", copy_step))
+    steps.append(("ImageResolved", lambda c: image_step(c, registry_factory)))
+    for condition_type, step in steps:
+        try:
+            result = step(ctx)
+        except KubeError as error:
+            result = failed(condition_type, "KubernetesAPIError", error.message, retry_after=10.0)
+        if not ctx.progress.add(result):
+            return
+
+
+def ca_step(ctx: Context, ref: Mapping[str, Any]) -> StepResult:
+    kind, name, key = str(ref.get("kind") or "ConfigMap"), str(ref.get("name")), str(ref.get("key") or "ca.crt")
+    source = ctx.kube.get(SECRETS if kind == "Secret" else CONFIG_MAPS, ctx.owner.namespace, name)
+    data = (source or {}).get("data") or {}
+    raw = data.get(key)
+    if kind == "Secret" and raw:
+        raw = base64.b64decode(raw).decode(errors="replace")
+    if not raw:
+        return failed("CATrusted", "CANotFound", f"{kind} {name} has no key {key}", 30.0)
+    if "-----BEGIN CERTIFICATE-----" not in raw:
+        return failed("CATrusted", "CAInvalid", f"{kind} {name} key {key} holds no PEM certificate", 30.0)
+    ctx.ca_bundle = str(raw)
+    output = desired.ca_config_map_name(ctx.owner.name, ctx.spec)
+    want = desired.ca_config_map(output, ctx.owner, ctx.ca_bundle)
+    existing = ctx.kube.get(CONFIG_MAPS, ctx.owner.namespace, output)
+    if existing is None:
+        ctx.kube.create(CONFIG_MAPS, ctx.owner.namespace, want)
+    elif existing.get("data") != want["data"]:
+        ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, output, {"data": want["data"]})
+    credentials_status(ctx)["caConfigMapName"] = output
+    retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), output)
+    return ok("CATrusted", "CAFound", f"CA bundle from {kind} {name} in configmap {output}")
+
+
+def credentials_step(ctx: Context, ref: Mapping[str, Any] | None) -> StepResult:
+    if not ref:
+        return ok("CredentialsReady", "Anonymous", f"no credentials: {ctx.host} is read anonymously")
+    name = str(ref.get("name"))
+    secret = ctx.kube.get(SECRETS, ctx.owner.namespace, name)
+    if secret is None:
+        return failed("CredentialsReady", "SecretNotFound", f"secret {name} does not exist", 30.0)
+    if secret.get("type") != DOCKER_CONFIG:
+        return failed("CredentialsReady", "InvalidDockerConfig", f"secret {name} is not of type {DOCKER_CONFIG}")
+    credentials = desired.read_docker_config(secret, ctx.host)
+    if credentials is None:
+        return failed("CredentialsReady", "InvalidDockerConfig", f"secret {name} has no auths entry for {ctx.host}")
+    ctx.username, ctx.token = credentials
+    output = desired.credentials_secret_name(ctx.owner.name, ctx.spec)
+    want = desired.credentials_secret(output, ctx.owner, ctx.host, ctx.username, ctx.token)
+    existing = ctx.kube.get(SECRETS, ctx.owner.namespace, output)
+    if existing is None:
+        ctx.kube.create(SECRETS, ctx.owner.namespace, want)
+    elif existing.get("data") != want["data"]:
+        ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, output, {"data": want["data"]})
+    credentials_status(ctx)["secretName"] = output
+    registry_status(ctx)["username"] = ctx.username
+    retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), output)
+    return ok("CredentialsReady", "SecretWritten", f"credentials for {ctx.host} from secret {name} in secret {output}")
+
+
+def copy_step(ctx: Context) -> StepResult:
+    return failed(
+        "ImageCopied",
+        "CopyNotSupported",
+        "spec.image.source (copying from another registry) is not part of this release yet; push the image instead",
+    )

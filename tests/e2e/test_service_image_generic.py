@@ -1,0 +1,133 @@
+"""EdgeServiceImage with the generic provider against a second real registry (htpasswd Basic auth, TLS)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from horizon_publisher.sandbox.images import push_image, resolve_digest
+from horizon_publisher.sandbox.pki import ensure_pki
+from horizon_publisher.sandbox.registry import RegistryProcess, start_registry, stop_process
+from tests.e2e.conftest import RunningOperator, Sandbox, wait_for
+
+NAMESPACE = "operator-e2e"  # the namespace the session's operator watches
+USER, PASSWORD = "ci-pusher", "generic-registry-password"
+
+
+@pytest.fixture(scope="module")
+def registry(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    directory = tmp_path_factory.mktemp("generic-registry")
+    pki = ensure_pki(Path(sandbox.endpoints["registry"]["caFile"]).parent)
+    running = start_registry(directory, pki, auth="htpasswd", htpasswd_users={USER: PASSWORD})
+    try:
+        yield running
+    finally:
+        stop_process(running.pid)
+
+
+def _docker_config(host: str) -> str:
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    return json.dumps({"auths": {host: {"username": USER, "password": PASSWORD, "auth": auth}}})
+
+
+def _image(name: str, host: str, **generic: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "edge.horizon.dev/v1alpha1",
+        "kind": "EdgeServiceImage",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "registry": {"generic": {"host": host, "repositoryPrefix": "team", **generic}},
+            "image": {"name": name, "tag": "2.0", "arches": ["amd64", "arm64"]},
+        },
+    }
+
+
+def _status(sandbox: Sandbox, name: str) -> dict[str, Any]:
+    obj = sandbox.custom_objects().get_namespaced_custom_object(
+        "edge.horizon.dev", "v1alpha1", NAMESPACE, "edgeserviceimages", name
+    )
+    return dict(obj.get("status") or {})
+
+
+def _ready(status: dict[str, Any]) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+
+
+def test_generic_registry_with_basic_auth_and_a_ca(
+    sandbox: Sandbox, operator: RunningOperator, registry: RegistryProcess
+) -> None:
+    host = f"127.0.0.1:{registry.port}"
+    ca = sandbox.endpoints["registry"]["caFile"]
+    sandbox.ensure_namespace(NAMESPACE)
+    core = sandbox.core()
+    core.create_namespaced_secret(
+        NAMESPACE,
+        {
+            "metadata": {"name": "generic-pull"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": _docker_config(host)},
+        },
+    )
+    core.create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": "generic-ca"}, "data": {"ca.crt": Path(ca).read_text()}}
+    )
+    manifest = _image(
+        "widget",
+        host,
+        credentialsSecretRef={"name": "generic-pull"},
+        tls={"caRef": {"kind": "ConfigMap", "name": "generic-ca", "key": "ca.crt"}},
+    )
+    sandbox.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
+    waiting = wait_for(
+        lambda: _ready(_status(sandbox, "widget")).get("reason") == "ImageNotFound" and _status(sandbox, "widget")
+    )
+    assert f"{host}/team/widget_amd64:2.0" in _ready(waiting)["message"]
+    digests = {
+        arch: push_image(
+            f"https://{host}", f"team/widget_{arch}", "2.0", arch=arch, credentials=(USER, PASSWORD), verify=ca
+        )
+        for arch in ("amd64", "arm64")
+    }
+    ready = wait_for(
+        lambda: _ready(_status(sandbox, "widget")).get("status") == "True" and _status(sandbox, "widget"), timeout=40
+    )
+    assert {i["arch"]: i["digest"] for i in ready["images"]} == digests
+    assert digests["amd64"] == resolve_digest(
+        f"https://{host}", "team/widget_amd64", "2.0", credentials=(USER, PASSWORD), verify=ca
+    )
+    assert [c["type"] for c in ready["conditions"]] == ["Ready", "CATrusted", "CredentialsReady", "ImageResolved"]
+    assert (ready["provider"], ready["registry"]["host"]) == ("Generic", host)
+    # The same outputs as the OpenShift provider writes: a publication reads every provider alike.
+    output = core.read_namespaced_secret("widget-registry", NAMESPACE)
+    assert json.loads(base64.b64decode(output.data[".dockerconfigjson"]))["auths"][host]["username"] == USER
+    assert core.read_namespaced_config_map("widget-registry-ca", NAMESPACE).data["ca.crt"] == Path(ca).read_text()
+    assert PASSWORD not in json.dumps(ready)
+
+
+@pytest.mark.parametrize(
+    ("name", "generic", "reason"),
+    [
+        ("nosecret", {"credentialsSecretRef": {"name": "absent"}}, "SecretNotFound"),
+        ("copying", {}, "CopyNotSupported"),
+    ],
+)
+@pytest.mark.usefixtures("operator")
+def test_generic_registry_bad_input(
+    sandbox: Sandbox,
+    registry: RegistryProcess,
+    name: str,
+    generic: dict[str, Any],
+    reason: str,
+) -> None:
+    sandbox.ensure_namespace(NAMESPACE)
+    manifest = _image(name, f"127.0.0.1:{registry.port}", **generic)
+    if name == "copying":
+        manifest["spec"]["image"]["source"] = {"reference": "quay.io/example/widget:2.0"}
+    sandbox.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
+    status = wait_for(lambda: _ready(_status(sandbox, name)).get("reason") == reason and _status(sandbox, name))
+    assert _ready(status)["status"] == "False"
