@@ -131,3 +131,62 @@ def test_generic_registry_bad_input(
     sandbox.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
     status = wait_for(lambda: _ready(_status(sandbox, name)).get("reason") == reason and _status(sandbox, name))
     assert _ready(status)["status"] == "False"
+
+
+def test_generic_provider_follows_a_bearer_token_challenge(sandbox: Sandbox, operator: RunningOperator) -> None:
+    """The sandbox's OpenShift-like registry as a plain registry: Bearer challenge, token from its realm."""
+    del operator
+    api, core = sandbox.custom_objects(), sandbox.core()
+    project = "generic-token-images"
+    api.create_cluster_custom_object(
+        "project.openshift.io",
+        "v1",
+        "projectrequests",
+        {"apiVersion": "project.openshift.io/v1", "kind": "ProjectRequest", "metadata": {"name": project}},
+    )
+    core.create_namespaced_service_account(project, {"metadata": {"name": "builder-bot"}})
+    from kubernetes import client
+
+    client.RbacAuthorizationV1Api(sandbox.api_client()).create_namespaced_role_binding(
+        project,
+        {
+            "metadata": {"name": "builder-bot-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "builder-bot", "namespace": project}],
+        },
+    )
+    token = core.create_namespaced_service_account_token(
+        "builder-bot", project, {"spec": {"expirationSeconds": 3600}}
+    ).status.token
+    registry = sandbox.endpoints["registry"]
+    host, ca = registry["address"], registry["caFile"]
+    digest = push_image(f"https://{host}", f"{project}/gadget_amd64", "1", credentials=("bot", token), verify=ca)
+    sandbox.ensure_namespace(NAMESPACE)
+    auth = base64.b64encode(f"bot:{token}".encode()).decode()
+    config = json.dumps({"auths": {host: {"username": "bot", "password": token, "auth": auth}}})
+    core.create_namespaced_secret(
+        NAMESPACE,
+        {
+            "metadata": {"name": "gadget-pull"},
+            "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": config},
+        },
+    )
+    core.create_namespaced_config_map(
+        NAMESPACE, {"metadata": {"name": "gadget-ca"}, "data": {"ca.crt": Path(ca).read_text()}}
+    )
+    manifest = _image(
+        "gadget",
+        host,
+        credentialsSecretRef={"name": "gadget-pull"},
+        tls={"caRef": {"kind": "ConfigMap", "name": "gadget-ca"}},
+    )
+    manifest["spec"]["registry"]["generic"]["repositoryPrefix"] = project
+    manifest["spec"]["image"].update(tag="1", arches=["amd64"])
+    sandbox.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
+    ready = wait_for(
+        lambda: _ready(_status(sandbox, "gadget")).get("status") == "True" and _status(sandbox, "gadget"), timeout=40
+    )
+    assert ready["images"][0]["digest"] == digest
+    assert ready["images"][0]["pinnedReference"] == f"{host}/{project}/gadget_amd64@{digest}"
+    assert token not in json.dumps(ready)
