@@ -60,7 +60,6 @@ class Context:
     prefix: str | None = None
     username: str | None = None
     insecure_skip_verify: bool = False
-    facts: dict[str, Any] = field(default_factory=dict)
 
     def repository(self, name: str) -> str:
         prefix = self.project if self.prefix is None else self.prefix
