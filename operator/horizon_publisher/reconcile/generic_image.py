@@ -11,15 +11,16 @@ import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS, KubeError
+from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS
 from horizon_publisher.desired import kube_objects as desired
 from horizon_publisher.reconcile.openshift_image import (
     Context,
     RegistryFactory,
-    credentials_status,
     image_step,
     registry_status,
-    retire,
+    run_steps,
+    write_ca,
+    write_credentials,
 )
 from horizon_publisher.reconcile.steps import StepResult, failed, ok
 
@@ -42,13 +43,7 @@ def run_generic(ctx: Context, registry_factory: RegistryFactory) -> None:
     if (ctx.spec.get("image") or {}).get("source"):
         steps.append(("ImageCopied", copy_step))
     steps.append(("ImageResolved", lambda c: image_step(c, registry_factory)))
-    for condition_type, step in steps:
-        try:
-            result = step(ctx)
-        except KubeError as error:
-            result = failed(condition_type, "KubernetesAPIError", error.message, retry_after=10.0)
-        if not ctx.progress.add(result):
-            return
+    run_steps(ctx, steps)
 
 
 def ca_step(ctx: Context, ref: Mapping[str, Any]) -> StepResult:
@@ -62,17 +57,7 @@ def ca_step(ctx: Context, ref: Mapping[str, Any]) -> StepResult:
         return failed("CATrusted", "CANotFound", f"{kind} {name} has no key {key}", 30.0)
     if "-----BEGIN CERTIFICATE-----" not in raw:
         return failed("CATrusted", "CAInvalid", f"{kind} {name} key {key} holds no PEM certificate", 30.0)
-    ctx.ca_bundle = str(raw)
-    output = desired.ca_config_map_name(ctx.owner.name, ctx.spec)
-    want = desired.ca_config_map(output, ctx.owner, ctx.ca_bundle)
-    existing = ctx.kube.get(CONFIG_MAPS, ctx.owner.namespace, output)
-    if existing is None:
-        ctx.kube.create(CONFIG_MAPS, ctx.owner.namespace, want)
-    elif existing.get("data") != want["data"]:
-        ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, output, {"data": want["data"]})
-    credentials_status(ctx)["caConfigMapName"] = output
-    retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), output)
-    return ok("CATrusted", "CAFound", f"CA bundle from {kind} {name} in configmap {output}")
+    return write_ca(ctx, str(raw), f"{kind} {name}")
 
 
 def credentials_step(ctx: Context, ref: Mapping[str, Any] | None) -> StepResult:
@@ -88,17 +73,8 @@ def credentials_step(ctx: Context, ref: Mapping[str, Any] | None) -> StepResult:
     if credentials is None:
         return failed("CredentialsReady", "InvalidDockerConfig", f"secret {name} has no auths entry for {ctx.host}")
     ctx.username, ctx.token = credentials
-    output = desired.credentials_secret_name(ctx.owner.name, ctx.spec)
-    want = desired.credentials_secret(output, ctx.owner, ctx.host, ctx.username, ctx.token)
-    existing = ctx.kube.get(SECRETS, ctx.owner.namespace, output)
-    if existing is None:
-        ctx.kube.create(SECRETS, ctx.owner.namespace, want)
-    elif existing.get("data") != want["data"]:
-        ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, output, {"data": want["data"]})
-    credentials_status(ctx)["secretName"] = output
     registry_status(ctx)["username"] = ctx.username
-    retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), output)
-    return ok("CredentialsReady", "SecretWritten", f"credentials for {ctx.host} from secret {name} in secret {output}")
+    return write_credentials(ctx, ctx.username, ctx.token)
 
 
 def copy_step(ctx: Context) -> StepResult:

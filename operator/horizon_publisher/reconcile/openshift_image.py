@@ -94,6 +94,11 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
         ("ImageResolved", lambda c: image_step(c, registry_factory)),
     ]
     ctx.progress.status["provider"] = "OpenShift"
+    run_steps(ctx, steps)
+
+
+def run_steps(ctx: Context, steps: list[tuple[str, Callable[[Context], StepResult]]]) -> None:
+    """Run steps in order until one cannot proceed; an API error ends the step that met it."""
     for condition_type, step in steps:
         try:
             result = step(ctx)
@@ -105,6 +110,16 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
             result = failed(condition_type, reason, message, retry_after=None if error.status == 403 else 10.0)
         if not ctx.progress.add(result):
             return
+
+
+def ensure_data(ctx: Context, resource: Resource, want: dict[str, Any]) -> None:
+    """Create ``want`` next to the resource, or bring an existing object's ``data`` back to it."""
+    name = want["metadata"]["name"]
+    existing = ctx.kube.get(resource, ctx.owner.namespace, name)
+    if existing is None:
+        ctx.kube.create(resource, ctx.owner.namespace, want)
+    elif existing.get("data") != want["data"]:
+        ctx.kube.merge_patch(resource, ctx.owner.namespace, name, {"data": want["data"]})
 
 
 def retire(ctx: Context, resource: Resource, namespace: str, field: tuple[str, str], current: str) -> None:
@@ -319,22 +334,27 @@ def ca_step(ctx: Context) -> StepResult:
         )
     if "-----BEGIN CERTIFICATE-----" not in bundle:
         return failed("CATrusted", "CAInvalid", f"{origin} holds no PEM certificate", 30.0)
+    return write_ca(ctx, bundle, origin)
+
+
+def write_ca(ctx: Context, bundle: str, origin: str) -> StepResult:
+    """The CA ConfigMap every provider writes next to the resource (key ``ca.crt``)."""
     ctx.ca_bundle = bundle
-    name_out = desired.ca_config_map_name(ctx.owner.name, ctx.spec)
-    want = desired.ca_config_map(name_out, ctx.owner, bundle)
-    existing = ctx.kube.get(CONFIG_MAPS, ctx.owner.namespace, name_out)
-    if existing is None:
-        ctx.kube.create(CONFIG_MAPS, ctx.owner.namespace, want)
-    elif existing.get("data") != want["data"]:
-        ctx.kube.merge_patch(CONFIG_MAPS, ctx.owner.namespace, name_out, {"data": want["data"]})
-    credentials_status(ctx)["caConfigMapName"] = name_out
-    retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), name_out)
-    return ok("CATrusted", "CAFound", f"CA bundle from {origin} in configmap {name_out}")
+    name = desired.ca_config_map_name(ctx.owner.name, ctx.spec)
+    ensure_data(ctx, CONFIG_MAPS, desired.ca_config_map(name, ctx.owner, bundle))
+    credentials_status(ctx)["caConfigMapName"] = name
+    retire(ctx, CONFIG_MAPS, ctx.owner.namespace, ("credentials", "caConfigMapName"), name)
+    return ok("CATrusted", "CAFound", f"CA bundle from {origin} in configmap {name}")
 
 
 def credentials_step(ctx: Context) -> StepResult:
+    return write_credentials(ctx, ctx.account, ctx.token)
+
+
+def write_credentials(ctx: Context, username: str, token: str) -> StepResult:
+    """The dockerconfigjson Secret every provider writes next to the resource, for pipelines and publications."""
     name = desired.credentials_secret_name(ctx.owner.name, ctx.spec)
-    want = desired.credentials_secret(name, ctx.owner, ctx.host, ctx.account, ctx.token)
+    want = desired.credentials_secret(name, ctx.owner, ctx.host, username, token)
     existing = ctx.kube.get(SECRETS, ctx.owner.namespace, name)
     if existing is not None and not ctx.owner.owns(existing):
         return failed(
@@ -344,11 +364,7 @@ def credentials_step(ctx: Context) -> StepResult:
         )
     if existing is not None and existing.get("type") != want["type"]:
         ctx.kube.delete(SECRETS, ctx.owner.namespace, name)  # a Secret's type is immutable
-        existing = None
-    if existing is None:
-        ctx.kube.create(SECRETS, ctx.owner.namespace, want)
-    elif existing.get("data") != want["data"]:
-        ctx.kube.merge_patch(SECRETS, ctx.owner.namespace, name, {"data": want["data"]})
+    ensure_data(ctx, SECRETS, want)
     credentials_status(ctx)["secretName"] = name
     retire(ctx, SECRETS, ctx.owner.namespace, ("credentials", "secretName"), name)
     return ok("CredentialsReady", "SecretWritten", f"push/pull credentials for {ctx.host} in secret {name}")

@@ -32,6 +32,7 @@ from horizon_publisher.horizon_files import (
     load_service_definition,
     merge_with_spec,
 )
+from horizon_publisher.logging_setup import redact
 from horizon_publisher.reconcile.openshift_image import RegistryFactory
 from horizon_publisher.reconcile.steps import Progress, StepResult, failed, ok, waiting
 from horizon_publisher.signing import (
@@ -398,6 +399,7 @@ def run_publication(ctx: PublicationContext) -> None:
         except ExchangeError as error:
             result = failed(condition_type, error.reason, error.message, 30.0)
         except KubeError as error:
-            result = failed(condition_type, "KubernetesAPIError", error.message, 10.0)
+            # An API error may quote what we sent (a Secret with the signing key): mask key material.
+            result = failed(condition_type, "KubernetesAPIError", redact(error.message), 10.0)
         if not ctx.progress.add(result):
             return
