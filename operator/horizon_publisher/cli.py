@@ -61,6 +61,7 @@ _SANDBOX_COMMANDS: dict[str, Callable[[Path], int]] = {
     "serve-kube": _serve("horizon_publisher.sandbox.kube_process"),
     "serve-registry-auth": _serve("horizon_publisher.sandbox.registry_auth_process"),
     "serve-exchange": _serve("horizon_publisher.sandbox.exchange.process"),
+    "serve-ibmcloud": _serve("horizon_publisher.sandbox.ibmcloud_process"),
 }
 
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("serve-kube", argparse.SUPPRESS),
         ("serve-registry-auth", argparse.SUPPRESS),
         ("serve-exchange", argparse.SUPPRESS),
+        ("serve-ibmcloud", argparse.SUPPRESS),
     ):
         sub = sandbox_commands.add_parser(name, help=text)
         sub.add_argument(

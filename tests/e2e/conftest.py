@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from horizon_publisher.sandbox import manager, processes
+from horizon_publisher.sandbox.demo import operator_connect_to
 from horizon_publisher.sandbox.registry import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +103,8 @@ def operator(sandbox: Sandbox) -> Iterator[RunningOperator]:
     env = {
         **os.environ,
         "KUBECONFIG": str(sandbox.kubeconfig),
-        "HORIZON_PUBLISHER_CONNECT_TO": sandbox.endpoints["registry"]["connectTo"],
+        # Every host the sandbox fronts (the OpenShift registry route, us.icr.io) maps to its 127.0.0.1 port.
+        "HORIZON_PUBLISHER_CONNECT_TO": operator_connect_to(sandbox.endpoints),
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     # Watching one namespace keeps the operator off the objects other e2e tests drive by hand.

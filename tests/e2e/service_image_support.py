@@ -25,6 +25,7 @@ import yaml
 
 from horizon_publisher.clients.connect_to import parse_connect_to_list, session_with_connect_to
 from horizon_publisher.sandbox import manager, processes
+from horizon_publisher.sandbox.demo import operator_connect_to
 from horizon_publisher.sandbox.images import IndexDigests, Media, push_image, push_index, resolve_digest
 from horizon_publisher.sandbox.registry import free_port
 from tests.e2e.conftest import RunningOperator, Sandbox, start_sandbox, wait_for
@@ -237,7 +238,7 @@ def start_operator(sandbox: Sandbox, *, namespaces: tuple[str, ...] = ()) -> Run
     env = {
         **os.environ,
         "KUBECONFIG": str(sandbox.kubeconfig),
-        "HORIZON_PUBLISHER_CONNECT_TO": sandbox.endpoints["registry"]["connectTo"],
+        "HORIZON_PUBLISHER_CONNECT_TO": operator_connect_to(sandbox.endpoints),
         "HORIZON_PUBLISHER_RESYNC_SECONDS": str(RESYNC_SECONDS),
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"

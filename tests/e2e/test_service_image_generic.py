@@ -113,7 +113,7 @@ def test_generic_registry_with_basic_auth_and_a_ca(
     ("name", "generic", "reason"),
     [
         ("nosecret", {"credentialsSecretRef": {"name": "absent"}}, "SecretNotFound"),
-        ("copying", {}, "CopyNotSupported"),
+        ("unreachable-source", {}, "RegistryUnreachable"),
     ],
 )
 @pytest.mark.usefixtures("operator")
@@ -126,8 +126,8 @@ def test_generic_registry_bad_input(
 ) -> None:
     sandbox.ensure_namespace(NAMESPACE)
     manifest = _image(name, f"127.0.0.1:{registry.port}", **generic)
-    if name == "copying":
-        manifest["spec"]["image"]["source"] = {"reference": "quay.io/example/widget:2.0"}
+    if name == "unreachable-source":  # nothing listens on port 9: the copy cannot start, nothing is written
+        manifest["spec"]["image"]["source"] = {"reference": "127.0.0.1:9/example/widget:2.0"}
     sandbox.kubectl("apply", "-f", "-", input_text=json.dumps(manifest))
     status = wait_for(lambda: _ready(_status(sandbox, name)).get("reason") == reason and _status(sandbox, name))
     assert _ready(status)["status"] == "False"

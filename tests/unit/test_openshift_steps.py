@@ -202,7 +202,7 @@ class ExplodingKube(FakeKube):
 def test_api_errors_never_carry_the_token_into_conditions() -> None:
     ctx = context(ExplodingKube("s3cr3t-token-value"))
     ctx.token = "s3cr3t-token-value"
-    steps.run_openshift(ctx, _no_registry)
+    steps.run_openshift(ctx, _no_registry, lambda _: pytest.fail('no copy step without spec.image.source'))
     message = ctx.progress.results[-1].condition.message
     assert "s3cr3t-token-value" not in message
     assert ctx.progress.results[-1].condition.reason == "KubernetesAPIError"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -29,6 +30,11 @@ Reason = Literal[
     "TLSError",
     "ArchMissing",
     "RegistryProtocolError",
+    # copying an image (registry_copy)
+    "SourceNotFound",
+    "DigestMismatch",
+    "PlatformMismatch",
+    "CopyFailed",
 ]
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -65,10 +71,20 @@ class RegistryEndpoint:
     insecure_skip_verify: bool = False  # explicit per-endpoint opt-out only
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # a token or API key: never logged
+    # Where to send requests when not https://{host} (e.g. https://127.0.0.1:PORT); ``host`` stays what
+    # image references and messages show.
+    url: str | None = None
 
     def __post_init__(self) -> None:
         if not HOST.fullmatch(self.host):
             raise ValueError(f"registry host {self.host!r} is not HOST or HOST:PORT (no scheme, no path)")
+        if self.url is not None:
+            check_base_url(self.url)
+
+    @property
+    def base_url(self) -> str:
+        """``https://host[:port]`` requests go to (no trailing slash)."""
+        return self.url.rstrip("/") if self.url is not None else f"https://{self.host}"
 
     @property
     def has_credentials(self) -> bool:
@@ -104,6 +120,34 @@ class Manifest:
             return self.platforms[variants[0]]
         have = ", ".join(sorted(self.platforms)) or "none"
         raise RegistryError("ArchMissing", f"{reference} has no linux/{key} image (it has: {have})")
+
+
+def check_base_url(url: str) -> None:
+    """``ValueError`` unless ``url`` is ``https://HOST[:PORT]`` (no user info, path, query or fragment)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"registry URL {url!r} is not https://HOST[:PORT]") from None
+    if (
+        parts.scheme != "https"
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or not HOST.fullmatch(parts.netloc)
+    ):
+        raise ValueError(f"registry URL {url!r} is not https://HOST[:PORT] (https only, no path)")
+
+
+@dataclass(frozen=True)
+class ManifestBody:
+    """A manifest's exact bytes as the registry serves them (what a copy PUTs unchanged)."""
+
+    digest: str
+    media_type: str
+    body: bytes = field(repr=False)
 
 
 def image_reference(host: str, repository: str, tag: str) -> str:
@@ -199,3 +243,91 @@ def tls_error(text: str, peer: str, *, configured_ca: bool) -> RegistryError:
         return RegistryError("TLSError", f"{failed}: certificate not trusted by the configured CA ({trust})")
     code = match.group(1) if (match := _SSL_CODE.search(text)) else "unknown TLS error"
     return RegistryError("TLSError", f"TLS handshake with the {peer} failed ({code})")
+
+
+# --- what a copy walks: the blobs of a manifest, the children of an index --------------------------------
+
+# Layers a registry does not serve (Windows base layers): their bytes live at the descriptor's urls.
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """A content descriptor: what to fetch (``digest``), how big it must be, and its declared type."""
+
+    digest: str
+    size: int
+    media_type: str = ""
+    platform: str | None = None  # "amd64", "arm/v7" for a linux index entry, else None
+
+    @property
+    def short(self) -> str:
+        return self.digest[:19]  # "sha256:" + 12 hex, as docker shows
+
+
+def _descriptor(entry: Any, where: str) -> Descriptor:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} is not an object")
+    digest, size, media_type = entry.get("digest"), entry.get("size"), entry.get("mediaType", "")
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise ValueError(f"{where} has no valid digest")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ValueError(f"{where} has no valid size")
+    platform = platform_key(entry["platform"]) if isinstance(entry.get("platform"), dict) else None
+    return Descriptor(digest, size, media_type if isinstance(media_type, str) else "", platform)
+
+
+def _document(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"not JSON ({error.__class__.__name__})") from None
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    return document
+
+
+def manifest_blobs(body: bytes) -> list[Descriptor]:
+    """The config and layers of an image manifest, in order, without foreign layers. ``ValueError`` if the
+    body is not a schema-2 / OCI image manifest."""
+    document = _document(body)
+    if document.get("schemaVersion") != 2 or not isinstance(document.get("layers", []), list):
+        raise ValueError("not a schema 2 image manifest")
+    blobs = [_descriptor(document.get("config"), "the config descriptor")]
+    for number, entry in enumerate(document.get("layers", [])):
+        layer = _descriptor(entry, f"layer {number}")
+        if layer.media_type not in FOREIGN_LAYER_TYPES and not entry.get("urls"):
+            blobs.append(layer)
+    return blobs
+
+
+def index_children(body: bytes) -> list[Descriptor]:
+    """Every manifest an OCI index or Docker manifest list names (all platforms, attestations too)."""
+    document = _document(body)
+    manifests = document.get("manifests")
+    if not isinstance(manifests, list):
+        raise ValueError("the index has no 'manifests' list")
+    return [_descriptor(entry, f"index entry {number}") for number, entry in enumerate(manifests)]
+
+
+def arch_matches(wanted: str, key: str | None) -> bool:
+    """Whether a platform key ("arm/v7") is what a Horizon arch ("arm") asks for (variant left open)."""
+    if key is None:
+        return False
+    want = normalize_arch(wanted)
+    return key == want or ("/" not in want and key.startswith(f"{want}/"))
+
+
+def config_platform(body: bytes) -> str | None:
+    """The platform key of an image config blob (``architecture``/``os``/``variant``), or None."""
+    try:
+        return platform_key(_document(body))
+    except ValueError:
+        return None

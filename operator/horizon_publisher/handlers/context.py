@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
+from horizon_publisher.clients.ibmcloud import IbmCloud
 from horizon_publisher.clients.kube import Kube
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
 
@@ -21,6 +22,7 @@ class OperatorContext:
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     locks_guard: threading.Lock = field(default_factory=threading.Lock)
     last_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # by uid: the status we wrote last
+    ibmcloud: IbmCloud = field(default_factory=IbmCloud)  # holds the IAM token cache for every resource
 
     @staticmethod
     def exchange_factory(endpoint: ExchangeEndpoint) -> ExchangeClient:

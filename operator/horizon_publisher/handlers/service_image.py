@@ -19,7 +19,11 @@ def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     context: OperatorContext = memo["context"]
     with object_lock(memo, body):
         outcome = service_image.reconcile(
-            fresh(memo, body), now=datetime.now(UTC), kube=context.kube, registry_factory=context.registry_factory
+            fresh(memo, body),
+            now=datetime.now(UTC),
+            kube=context.kube,
+            registry_factory=context.registry_factory,
+            ibmcloud=context.ibmcloud,
         )
         apply_outcome(outcome, body, patch, memo)
 

@@ -27,7 +27,7 @@ from horizon_publisher.reconcile.steps import StepResult, failed, ok
 DOCKER_CONFIG = "kubernetes.io/dockerconfigjson"
 
 
-def run_generic(ctx: Context, registry_factory: RegistryFactory) -> None:
+def run_generic(ctx: Context, registry_factory: RegistryFactory, copy: Callable[[Context], StepResult]) -> None:
     settings: Mapping[str, Any] = ctx.spec["registry"]["generic"]
     ctx.host = str(settings["host"])
     ctx.prefix = str(settings.get("repositoryPrefix") or "")
@@ -41,12 +41,20 @@ def run_generic(ctx: Context, registry_factory: RegistryFactory) -> None:
         steps.append(("CATrusted", lambda c: ca_step(c, tls["caRef"])))
     steps.append(("CredentialsReady", lambda c: credentials_step(c, settings.get("credentialsSecretRef"))))
     if (ctx.spec.get("image") or {}).get("source"):
-        steps.append(("ImageCopied", copy_step))
+        steps.append(("ImageCopied", copy))
     steps.append(("ImageResolved", lambda c: image_step(c, registry_factory)))
     run_steps(ctx, steps)
 
 
 def ca_step(ctx: Context, ref: Mapping[str, Any]) -> StepResult:
+    bundle = read_ca(ctx, ref, "CATrusted")
+    if isinstance(bundle, StepResult):
+        return bundle
+    return write_ca(ctx, bundle, f"{ref.get('kind') or 'ConfigMap'} {ref.get('name')}")
+
+
+def read_ca(ctx: Context, ref: Mapping[str, Any], condition_type: str) -> str | StepResult:
+    """The PEM bundle a ``caRef`` points at, or the failure that names what is missing."""
     kind, name, key = str(ref.get("kind") or "ConfigMap"), str(ref.get("name")), str(ref.get("key") or "ca.crt")
     source = ctx.kube.get(SECRETS if kind == "Secret" else CONFIG_MAPS, ctx.owner.namespace, name)
     data = (source or {}).get("data") or {}
@@ -54,32 +62,31 @@ def ca_step(ctx: Context, ref: Mapping[str, Any]) -> StepResult:
     if kind == "Secret" and raw:
         raw = base64.b64decode(raw).decode(errors="replace")
     if not raw:
-        return failed("CATrusted", "CANotFound", f"{kind} {name} has no key {key}", 30.0)
+        return failed(condition_type, "CANotFound", f"{kind} {name} has no key {key}", 30.0)
     if "-----BEGIN CERTIFICATE-----" not in raw:
-        return failed("CATrusted", "CAInvalid", f"{kind} {name} key {key} holds no PEM certificate", 30.0)
-    return write_ca(ctx, str(raw), f"{kind} {name}")
+        return failed(condition_type, "CAInvalid", f"{kind} {name} key {key} holds no PEM certificate", 30.0)
+    return str(raw)
 
 
 def credentials_step(ctx: Context, ref: Mapping[str, Any] | None) -> StepResult:
     if not ref:
         return ok("CredentialsReady", "Anonymous", f"no credentials: {ctx.host} is read anonymously")
-    name = str(ref.get("name"))
-    secret = ctx.kube.get(SECRETS, ctx.owner.namespace, name)
-    if secret is None:
-        return failed("CredentialsReady", "SecretNotFound", f"secret {name} does not exist", 30.0)
-    if secret.get("type") != DOCKER_CONFIG:
-        return failed("CredentialsReady", "InvalidDockerConfig", f"secret {name} is not of type {DOCKER_CONFIG}")
-    credentials = desired.read_docker_config(secret, ctx.host)
-    if credentials is None:
-        return failed("CredentialsReady", "InvalidDockerConfig", f"secret {name} has no auths entry for {ctx.host}")
+    credentials = read_docker_credentials(ctx, str(ref.get("name")), ctx.host, "CredentialsReady")
+    if isinstance(credentials, StepResult):
+        return credentials
     ctx.username, ctx.token = credentials
     registry_status(ctx)["username"] = ctx.username
     return write_credentials(ctx, ctx.username, ctx.token)
 
 
-def copy_step(ctx: Context) -> StepResult:
-    return failed(
-        "ImageCopied",
-        "CopyNotSupported",
-        "spec.image.source (copying from another registry) is not part of this release yet; push the image instead",
-    )
+def read_docker_credentials(ctx: Context, name: str, host: str, condition_type: str) -> tuple[str, str] | StepResult:
+    """(username, password) for ``host`` from a dockerconfigjson Secret of the resource's namespace."""
+    secret = ctx.kube.get(SECRETS, ctx.owner.namespace, name)
+    if secret is None:
+        return failed(condition_type, "SecretNotFound", f"secret {name} does not exist", 30.0)
+    if secret.get("type") != DOCKER_CONFIG:
+        return failed(condition_type, "InvalidDockerConfig", f"secret {name} is not of type {DOCKER_CONFIG}")
+    credentials = desired.read_docker_config(secret, host)
+    if credentials is None:
+        return failed(condition_type, "InvalidDockerConfig", f"secret {name} has no auths entry for {host}")
+    return credentials

@@ -60,6 +60,7 @@ class Context:
     prefix: str | None = None
     username: str | None = None
     insecure_skip_verify: bool = False
+    registry_url: str | None = None  # base URL override of the registry's /v2/ API (host stays in references)
 
     def repository(self, name: str) -> str:
         prefix = self.project if self.prefix is None else self.prefix
@@ -82,7 +83,7 @@ class Context:
         return str(self.openshift.get("serviceAccountName") or "edge-publisher")
 
 
-def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
+def run_openshift(ctx: Context, registry_factory: RegistryFactory, copy: Callable[[Context], StepResult]) -> None:
     steps: list[tuple[str, Callable[[Context], StepResult]]] = [
         ("RegistryRouteReady", route_step),
         ("ProjectReady", project_step),
@@ -91,8 +92,10 @@ def run_openshift(ctx: Context, registry_factory: RegistryFactory) -> None:
         ("TokenReady", token_step),
         ("CATrusted", ca_step),
         ("CredentialsReady", credentials_step),
-        ("ImageResolved", lambda c: image_step(c, registry_factory)),
     ]
+    if (ctx.spec.get("image") or {}).get("source"):
+        steps.append(("ImageCopied", copy))
+    steps.append(("ImageResolved", lambda c: image_step(c, registry_factory)))
     ctx.progress.status["provider"] = "OpenShift"
     run_steps(ctx, steps)
 
@@ -377,16 +380,9 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
     pinned = _pinned_images(ctx, name, tag, arches)
     if pinned is not None:
         return ok("ImageResolved", "Resolved", f"{len(pinned)} of {len(arches)} architectures resolved (followTag off)")
-    endpoint = RegistryEndpoint(
-        host=ctx.host,
-        ca_pem=ctx.ca_bundle or None,
-        insecure_skip_verify=ctx.insecure_skip_verify,
-        username=ctx.pull_username or None,
-        password=ctx.token or None,
-    )
     resolved: list[dict[str, Any]] = []
     try:
-        with registry_factory(endpoint) as registry:
+        with registry_factory(target_endpoint(ctx)) as registry:
             if image.get("layout") == "MultiArchIndex":
                 repository = ctx.repository(name)
                 manifest = registry.head_manifest(repository, tag)
@@ -400,7 +396,7 @@ def image_step(ctx: Context, registry_factory: RegistryFactory) -> StepResult:
                     manifest = registry.head_manifest(repository, tag)
                     resolved.append(_image_entry(ctx.host, repository, tag, arch, manifest.digest, manifest.media_type))
     except RegistryError as error:
-        return _image_failure(ctx, error.reason, error.message)
+        return backoff_failure(ctx, "ImageResolved", error.reason, error.message)
     except ValueError as error:  # a name or mapping the registry client refuses before any request
         return failed("ImageResolved", "InvalidReference", str(error))
     previous = [dict(i) for i in ctx.status.get("images") or []]
@@ -438,15 +434,27 @@ def _image_entry(host: str, repository: str, tag: str, arch: str, digest: str, m
     }
 
 
-def _image_failure(ctx: Context, reason: str, message: str) -> StepResult:
+def target_endpoint(ctx: Context) -> RegistryEndpoint:
+    """The registry the image lives in, with the credentials the provider's steps found."""
+    return RegistryEndpoint(
+        host=ctx.host,
+        ca_pem=ctx.ca_bundle or None,
+        insecure_skip_verify=ctx.insecure_skip_verify,
+        username=ctx.pull_username or None,
+        password=ctx.token or None,
+        url=ctx.registry_url,
+    )
+
+
+def backoff_failure(ctx: Context, step: str, reason: str, message: str) -> StepResult:
     """Retried with backoff (5 s doubling to 5 min), the attempts kept in status so restarts keep it."""
     retry = ctx.status.get("retry") or {}
-    attempts = int(retry.get("attempts") or 0) + 1 if retry.get("step") == "ImageResolved" else 1
+    attempts = int(retry.get("attempts") or 0) + 1 if retry.get("step") == step else 1
     delay = min(5.0 * 2 ** (attempts - 1), 300.0)
     ctx.progress.status["retry"] = {
-        "step": "ImageResolved",
+        "step": step,
         "attempts": attempts,
         "lastFailureTime": timestamp(ctx.now),
         "nextAttemptTime": timestamp(ctx.now + timedelta(seconds=delay)),
     }
-    return failed("ImageResolved", reason, message, retry_after=delay)
+    return failed(step, reason, message, retry_after=delay)

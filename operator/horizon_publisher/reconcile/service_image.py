@@ -6,14 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from horizon_publisher.clients.ibmcloud import IbmCloud
 from horizon_publisher.clients.kube import CONFIG_MAPS, NAMESPACES, ROLE_BINDINGS, SECRETS, SERVICE_ACCOUNTS, Kube
 from horizon_publisher.conditions import READY
 from horizon_publisher.desired import kube_objects as desired
 from horizon_publisher.reconcile.first_look import first_look, spec_of, suspended
 from horizon_publisher.reconcile.generic_image import run_generic
+from horizon_publisher.reconcile.ibmcloud_image import run_ibmcloud
+from horizon_publisher.reconcile.image_copy import copy_step
 from horizon_publisher.reconcile.openshift_image import Context, RegistryFactory, run_openshift
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
-from horizon_publisher.reconcile.steps import Progress
+from horizon_publisher.reconcile.steps import Progress, StepResult
 from horizon_publisher.validation import check_service_image
 
 # Which conditions each registry provider reports, in reconcile order (docs/crd-reference.md).
@@ -29,7 +32,8 @@ _PROVIDER_CONDITIONS: dict[str, tuple[str, ...]] = {
         "ImageCopied",
         "ImageResolved",
     ),
-    "ibmCloud": ("TokenReady", "ProjectReady", "CATrusted", "CredentialsReady", "ImageCopied", "ImageResolved"),
+    # The CA comes first: IAM and the registry API are reached with it.
+    "ibmCloud": ("CATrusted", "TokenReady", "ProjectReady", "CredentialsReady", "ImageCopied", "ImageResolved"),
     "generic": ("CATrusted", "CredentialsReady", "ImageCopied", "ImageResolved"),
 }
 
@@ -71,27 +75,37 @@ def reconcile(
     now: datetime,
     kube: Kube | None = None,
     registry_factory: RegistryFactory | None = None,
+    ibmcloud: IbmCloud | None = None,
 ) -> Outcome:
     spec = spec_of(body)
     types = condition_types(spec)
     problems = check_service_image(spec)
     if spec.get("suspend") and not problems:
         return suspended(body, condition_types=types, now=now)
-    if problems or provider(spec) not in ("openshift", "generic") or kube is None or registry_factory is None:
+    name = provider(spec)
+    if problems or kube is None or registry_factory is None or (name == "ibmCloud" and ibmcloud is None):
         return first_look(
             body,
             condition_types=types,
             problems=problems,
-            pending_message=f"the {provider(spec)} provider is not part of this release yet",
+            pending_message="not reconciled: the operator has no API clients for this provider",
             now=now,
         )
     progress = Progress(types)
     status = body.get("status") or {}
     context = Context(kube, owner_of(body), spec, status, now, progress)
-    if provider(spec) == "generic":
-        run_generic(context, registry_factory)
+    factory = registry_factory
+
+    def copy(c: Context) -> StepResult:
+        return copy_step(c, factory)
+
+    if name == "generic":
+        run_generic(context, registry_factory, copy)
+    elif name == "ibmCloud":
+        assert ibmcloud is not None
+        run_ibmcloud(context, registry_factory, ibmcloud, copy)
     else:
-        run_openshift(context, registry_factory)
+        run_openshift(context, registry_factory, copy)
     return progress.outcome(body, now=now)
 
 

@@ -42,28 +42,47 @@ def _kubectl(state: StateDir, *args: str, input_text: str | None = None) -> subp
     )
 
 
-def for_the_sandbox(samples: Path, exchange: dict[str, str]) -> str:
-    """The samples, pointed at the sandbox's Exchange: its URL, org, CA and the seeded user's password."""
+# Hosts the samples name that the sandbox does not run: mapped to a closed local port, so the samples
+# that use them end in RegistryUnreachable and nothing ever leaves 127.0.0.1.
+OFFLINE_SAMPLE_HOSTS = ("quay.io:443", "registry.example.com:5000")
+
+
+def operator_connect_to(endpoints: dict[str, Any]) -> str:
+    """``HORIZON_PUBLISHER_CONNECT_TO`` for an operator in the sandbox: its services, and the samples' hosts
+    that it does not run pointed at port 9 on 127.0.0.1, where nothing listens."""
+    served = endpoints.get("connectTo") or endpoints["registry"]["connectTo"]
+    return ",".join([served, *(f"{host}:127.0.0.1:9" for host in OFFLINE_SAMPLE_HOSTS)])
+
+
+def for_the_sandbox(samples: Path, endpoints: dict[str, Any]) -> str:
+    """The samples, pointed at the sandbox: the Exchange's URL, org, CA and the seeded user's password, and
+    the IBM Cloud emulators (IAM and registry API URLs, their CA, the seeded API key)."""
+    exchange, ibm = endpoints["exchange"], endpoints.get("ibmCloud")
     documents: list[dict[str, Any]] = []
     for path in sorted(samples.glob("*.yaml")):
         documents += [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)]
     namespaces = {str(d["metadata"].get("namespace")) for d in documents if d.get("kind") == "EdgePublication"}
+    ibm_namespaces: set[str] = set()
     for document in documents:
-        if document.get("kind") == "EdgePublication":
+        kind, name = document.get("kind"), document["metadata"]["name"]
+        if kind == "EdgePublication":
             spec = document["spec"]["exchange"]
             spec.update(url=exchange["url"], org=exchange["org"])
             spec["tls"] = {"caRef": {"kind": "ConfigMap", "name": "exchange-ca", "key": "ca.crt"}}
-        elif document.get("kind") == "Secret" and document["metadata"]["name"] == "exchange-credentials":
+        elif kind == "Secret" and name == "exchange-credentials":
             document["stringData"] = {"username": exchange["user"], "password": exchange["password"]}
+        elif kind == "Secret" and name == "ibmcloud-apikey" and ibm:
+            document["stringData"] = {"apikey": ibm["apiKey"]}
+        elif kind == "EdgeServiceImage" and ibm and "ibmCloud" in document["spec"]["registry"]:
+            settings = document["spec"]["registry"]["ibmCloud"]
+            settings["endpoints"] = {"iamURL": ibm["iamURL"], "registryAPIURL": ibm["registryAPIURL"]}
+            settings["tls"] = {"caRef": {"kind": "ConfigMap", "name": "sandbox-ca", "key": "ca.crt"}}
+            ibm_namespaces.add(str(document["metadata"]["namespace"]))
     ca = Path(exchange["caFile"]).read_text()
     documents += [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "exchange-ca", "namespace": ns},
-            "data": {"ca.crt": ca},
-        }
-        for ns in sorted(namespaces)
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns}, "data": {"ca.crt": ca}}
+        for name, spaces in (("exchange-ca", namespaces), ("sandbox-ca", ibm_namespaces))
+        for ns in sorted(spaces)
     ]
     return yaml.safe_dump_all(documents)
 
@@ -85,7 +104,7 @@ def start_operator(state: StateDir) -> processes.Tracked:
     env = {
         **os.environ,
         "KUBECONFIG": str(state.kubeconfig),
-        "HORIZON_PUBLISHER_CONNECT_TO": endpoints["registry"]["connectTo"],
+        "HORIZON_PUBLISHER_CONNECT_TO": operator_connect_to(endpoints),
         "HORIZON_PUBLISHER_RESYNC_SECONDS": "5",
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
@@ -124,7 +143,7 @@ def push_sample_images(state: StateDir, namespace: str = "horizon-demo", name: s
     credentials = read_docker_config(secret, host)
     assert credentials is not None
     endpoints = json.loads(state.endpoints.read_text())
-    session = session_with_connect_to(parse_connect_to_list(endpoints["registry"]["connectTo"]))
+    session = session_with_connect_to(parse_connect_to_list(operator_connect_to(endpoints)))
     project, spec = image["status"]["registry"]["namespace"], image["spec"]["image"]
     for arch in spec["arches"]:
         repository = f"{project}/{spec['name']}_{arch}"
@@ -163,12 +182,13 @@ def demo(state_dir: Path, *, flavor: Flavor = "openshift", samples: Path | None 
     manager.up(state.root, flavor=flavor)
     if not any(processes.is_running(t) for n, t in processes.load(state.root).items() if n == OPERATOR):
         start_operator(state)
-    manifests = for_the_sandbox(samples or DEFAULT_SAMPLES, json.loads(state.endpoints.read_text())["exchange"])
+    manifests = for_the_sandbox(samples or DEFAULT_SAMPLES, json.loads(state.endpoints.read_text()))
     applied = _kubectl(state, "apply", "-f", "-", input_text=manifests)
     print(applied.stdout + applied.stderr, end="")
     if applied.returncode != 0:
         return applied.returncode
     wait_until_observed(state)
+    push_sample_images(state, name="weather")  # IBM Cloud: works on either flavour
     if flavor == "openshift":
         push_sample_images(state)
         _wait_json(state, ["get", "epub", "hello", "-n", "horizon-demo"], lambda o: _condition(o, "Ready"), timeout=90)

@@ -29,6 +29,9 @@ Inferred (not confirmed anywhere we could read):
   401 for a missing/invalid/expired token; 400 for a missing ``Account`` header or one that differs from the
   token's account (the real service may answer 401/403); **409** for a namespace another account owns
   (the reference only says "a 4xx with a JSON error body"); 400 for an invalid name.
+- the registry's token endpoint ``GET /oauth/token`` (see ``ibmcloud_registry_auth.py``): service name
+  ``registry``, 401 for an unknown key or a username other than ``iamapikey``, and a token without access
+  (not an error) for a namespace that is missing or another account's;
 - the listing only shows the caller's namespaces; ``namespace=`` for someone else's namespace gives ``[]``;
   ``DigestTags``, ``ParentId``, ``VirtualSize``, ``VulnerabilityCount``, ``ConfigurationIssueCount``,
   ``ExemptIssueCount`` field names come from memory of the ICR SDK model.
@@ -44,8 +47,15 @@ Gaps:
   ``includeManifestLists``/``vulnerabilities`` queries are ignored; no ``POST /api/v1/images/digests``,
   no deletion of namespaces or images, no trash.
 - Tokens are never revoked: only expiry (by the injected clock) invalidates them.
-- The registry itself (``/v2/``, ``/oauth/token`` with ``iamapikey``) is not here: the sandbox fronts the
-  real docker-registry with a token endpoint that can call :meth:`IamTokenService.identity_for_api_key`.
+- The registry itself (``/v2/``) is not here: ``sandbox up`` runs a docker-registry 2.8 as ``us.icr.io``
+  (on its own port; clients map the name with connect-to) whose token realm, ``/oauth/token``, the sandbox
+  adds to this app (:func:`horizon_publisher.sandbox.ibmcloud_registry_auth.add_icr_token_endpoint`).
+  Really ``us.icr.io`` serves ``/v2/``, ``/oauth/token`` and ``/api/v1/`` on one host; here ``/api/v1/``
+  and ``/oauth/token`` are on the emulator's port, so the realm is ``https://127.0.0.1:<port>/oauth/token``.
+- In the sandbox the image listing reads the registry's storage directory (tags' ``current/link`` files,
+  ``ibmcloud_storage.py``), so untagged manifests are never listed and ``Size``/``Created`` stay 0.
+- In the sandbox, created namespaces and the IAM signing key persist in ``STATE/ibmcloud/``; namespaces
+  restored after a restart lose their resource group and creation time.
 """
 
 from __future__ import annotations
@@ -65,7 +75,13 @@ from horizon_publisher.sandbox.ibmcloud_iam import (
     IamTokenService,
     InvalidAccessToken,
 )
-from horizon_publisher.sandbox.ibmcloud_registry import ImageRow, ImageSource, RegistryApi, is_valid_namespace_name
+from horizon_publisher.sandbox.ibmcloud_registry import (
+    ImageRow,
+    ImageSource,
+    NamespaceListener,
+    RegistryApi,
+    is_valid_namespace_name,
+)
 from horizon_publisher.sandbox.tls_server import BackgroundServer
 
 __all__ = [
@@ -99,7 +115,8 @@ def _no_images() -> list[ImageRow]:
 class IbmCloudConfig:
     """``api_keys`` maps each key to its owner; ``images`` is read on every ``GET /api/v1/images``.
 
-    ``namespaces`` pre-creates namespaces as ``{name: owning account id}`` (e.g. one owned by another account).
+    ``namespaces`` pre-creates namespaces as ``{name: owning account id}`` (e.g. one owned by another account);
+    ``on_namespace_created`` hears of every namespace a ``PUT`` creates (the sandbox persists them).
     """
 
     api_keys: Mapping[str, ApiKeyIdentity]
@@ -109,12 +126,20 @@ class IbmCloudConfig:
     registry_host: str = "us.icr.io"
     namespaces: Mapping[str, str] = field(default_factory=dict)
     expires_in: int = DEFAULT_EXPIRES_IN
+    on_namespace_created: NamespaceListener | None = None
 
 
 def create_ibmcloud_app(config: IbmCloudConfig) -> web.Application:
     """The IAM + ICR app; its services are at ``app[IAM_TOKENS]`` and ``app[REGISTRY_API]``."""
     tokens = IamTokenService(config.api_keys, config.signing_key, config.clock, config.expires_in)
-    registry = RegistryApi(tokens, config.images, config.registry_host, config.clock, config.namespaces)
+    registry = RegistryApi(
+        tokens,
+        config.images,
+        config.registry_host,
+        config.clock,
+        config.namespaces,
+        on_namespace_created=config.on_namespace_created,
+    )
     app = web.Application()
     app[IAM_TOKENS] = tokens
     app[REGISTRY_API] = registry

@@ -32,6 +32,7 @@ class ImageRow(NamedTuple):
 
 
 ImageSource = Callable[[], Iterable[ImageRow]]
+NamespaceListener = Callable[[str, str], None]  # (namespace, owning account id), after a creation
 
 
 @dataclass
@@ -56,17 +57,21 @@ class RegistryApi:
         registry_host: str,
         clock: Callable[[], float] = time.time,
         preexisting_namespaces: Mapping[str, str] | None = None,
+        *,
+        on_namespace_created: NamespaceListener | None = None,
     ) -> None:
         self._tokens = tokens
         self._images = images
         self._host = registry_host
         self._clock = clock
         self._lock = threading.Lock()  # tests read the table from another thread
+        self._on_namespace_created = on_namespace_created
         self._namespaces: dict[str, _Namespace] = {
             name: _Namespace(account, clock(), "") for name, account in (preexisting_namespaces or {}).items()
         }
 
     def namespace_owner(self, name: str) -> str | None:
+        """The account owning namespace ``name`` (e.g. for the registry's token endpoint), None if none."""
         with self._lock:
             found = self._namespaces.get(name)
         return None if found is None else found.account_id
@@ -106,6 +111,8 @@ class RegistryApi:
                 group = request.headers.get("X-Auth-Resource-Group", "")
                 self._namespaces[name] = _Namespace(account, self._clock(), group)
         if existing is None:
+            if self._on_namespace_created is not None:
+                self._on_namespace_created(name, account)  # e.g. the sandbox persists its table
             return web.json_response({"namespace": name}, status=201)
         if existing.account_id == account:
             return web.json_response({"namespace": name}, status=200)

@@ -10,8 +10,11 @@ Authentication follows the registry's challenge: ``Bearer`` (GET the realm with 
 Registry 2.8 quirks handled: blob uploads are POST then PUT (no single-POST upload); ``Accept`` always
 lists all four manifest types when resolving a digest.
 
-Limits: single-layer images only, whole blobs in one PUT (no chunked upload, no cross-repository mount),
-tokens cached per scope for the client's lifetime (a 401 fetches a new one).
+Big images: :func:`push_image_with_random_layer` adds an uncompressed tar layer of N pseudo-random
+(incompressible) bytes, generated and uploaded chunk by chunk (POST, PATCHes, PUT), so N may exceed RAM.
+
+Limits: small blobs go in one PUT; no cross-repository mount; tokens cached per scope for the client's
+lifetime (a 401 fetches a new one).
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import json
+import random
 import re
 import tarfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urljoin
@@ -37,6 +42,8 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+TAR_LAYER = {"oci": "application/vnd.oci.image.layer.v1.tar", "docker": "application/vnd.docker.image.rootfs.diff.tar"}
+MIB = 1024 * 1024
 ALL_MANIFEST_TYPES = (OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)
 
 Media = Literal["oci", "docker"]
@@ -113,8 +120,25 @@ def _layer(text: str, name: str) -> tuple[bytes, bytes]:
     return tar_bytes, gzip.compress(tar_bytes, mtime=0)
 
 
-def build_image(repository: str, tag: str, *, arch: str, os: str = "linux", media: Media = "oci") -> BuiltImage:
-    """A one-layer image whose content is unique to (repository, tag, os, arch)."""
+@dataclass(frozen=True)
+class LayerRef:
+    """A layer already pushed (too big to hold): its descriptor and uncompressed digest."""
+
+    descriptor: dict[str, Any]
+    diff_id: str
+
+
+def build_image(
+    repository: str,
+    tag: str,
+    *,
+    arch: str,
+    os: str = "linux",
+    media: Media = "oci",
+    extra_layers: Sequence[LayerRef] = (),
+) -> BuiltImage:
+    """A one-layer image whose content is unique to (repository, tag, os, arch), plus ``extra_layers``
+    (pushed separately) after it."""
     manifest_type, _, config_type, layer_type = _TYPES[media]
     platform = split_platform(arch, os)
     tar_bytes, gz_bytes = _layer(
@@ -125,7 +149,7 @@ def build_image(repository: str, tag: str, *, arch: str, os: str = "linux", medi
         **platform,
         "created": "1970-01-01T00:00:00Z",
         "config": {"Cmd": ["/bin/true"], "Labels": {"org.opencontainers.image.title": repository}},
-        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar_bytes)]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256_digest(tar_bytes), *(x.diff_id for x in extra_layers)]},
     }
     config_blob = Blob(_json_bytes(config), config_type)
     layer_blob = Blob(gz_bytes, layer_type)
@@ -133,7 +157,7 @@ def build_image(repository: str, tag: str, *, arch: str, os: str = "linux", medi
         "schemaVersion": 2,
         "mediaType": manifest_type,
         "config": config_blob.descriptor(),
-        "layers": [layer_blob.descriptor()],
+        "layers": [layer_blob.descriptor(), *(x.descriptor for x in extra_layers)],
     }
     return BuiltImage(_json_bytes(manifest), manifest_type, (config_blob, layer_blob), platform)
 
@@ -267,6 +291,37 @@ class RegistryClient:
         if finish.status_code != 201:
             raise _error(finish, f"finishing the upload of {blob.digest} failed")
 
+    def push_blob_chunks(
+        self, repository: str, chunks: Iterable[bytes], *, chunk_size: int = 4 * MIB
+    ) -> tuple[str, int]:
+        """Upload a blob too big to hold: PATCH ``chunk_size`` pieces, hashing as they go; (digest, size)."""
+        scope = f"repository:{repository}:pull,push"
+        start = self.request("POST", f"/v2/{repository}/blobs/uploads/", scope=scope)
+        if start.status_code != 202 or "Location" not in start.headers:
+            raise _error(start, "starting a chunked upload failed")
+        location = urljoin(start.url, start.headers["Location"])
+        hasher, size, buffer = hashlib.sha256(), 0, bytearray()
+        for chunk in itertools.chain(chunks, [None]):
+            if chunk is not None:
+                hasher.update(chunk)
+                buffer += chunk
+            if buffer and (chunk is None or len(buffer) >= chunk_size):
+                headers = {
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{size}-{size + len(buffer) - 1}",
+                }
+                patch = self.request("PATCH", location, scope=scope, headers=headers, data=bytes(buffer))
+                if patch.status_code != 202:
+                    raise _error(patch, f"uploading bytes {size}- failed")
+                location, size = urljoin(patch.url, patch.headers["Location"]), size + len(buffer)
+                buffer.clear()
+        digest = f"sha256:{hasher.hexdigest()}"
+        separator = "&" if "?" in location else "?"
+        finish = self.request("PUT", f"{location}{separator}digest={digest}", scope=scope)
+        if finish.status_code != 201:
+            raise _error(finish, f"finishing the chunked upload of {digest} failed")
+        return digest, size
+
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         """PUT a manifest; returns its digest (checked against the registry's answer)."""
         response = self.request(
@@ -386,3 +441,35 @@ def resolve_digest(
     """The digest ``repository:reference`` resolves to (index digest for multi-arch tags)."""
     with RegistryClient(base_url, credentials=credentials, verify=verify, session=session) as client:
         return client.resolve_digest(repository, reference)
+
+
+def random_tar(size: int, *, seed: int = 0, piece: int = MIB) -> Iterator[bytes]:
+    """An uncompressed tar holding one file of ``size`` pseudo-random bytes, produced piece by piece."""
+    info = tarfile.TarInfo("horizon-sandbox/random.bin")
+    info.size, info.mode, info.mtime = size, 0o644, 0
+    yield info.tobuf(format=tarfile.PAX_FORMAT)
+    generator = random.Random(seed)  # noqa: S311 - test data, not a secret: the same seed gives the same layer
+    for offset in range(0, size, piece):
+        yield generator.randbytes(min(piece, size - offset))
+    yield bytes(-size % tarfile.BLOCKSIZE) + bytes(2 * tarfile.BLOCKSIZE)  # padding, end-of-archive blocks
+
+
+def push_image_with_random_layer(
+    base_url: str,
+    repository: str,
+    tag: str,
+    *,
+    layer_size: int,
+    seed: int = 0,
+    arch: str = "amd64",
+    media: Media = "oci",
+    credentials: Credentials | None = None,
+    verify: bool | str = True,
+    session: requests.Session | None = None,
+) -> str:
+    """Push the image of :func:`push_image` plus a last layer of ``layer_size`` random bytes (streamed, held
+    one piece at a time); returns the manifest digest."""
+    with RegistryClient(base_url, credentials=credentials, verify=verify, session=session) as client:
+        digest, size = client.push_blob_chunks(repository, random_tar(layer_size, seed=seed))
+        layer = LayerRef({"mediaType": TAR_LAYER[media], "digest": digest, "size": size}, digest)
+        return client.push(repository, tag, build_image(repository, tag, arch=arch, media=media, extra_layers=[layer]))

@@ -45,6 +45,16 @@ class StateDir:
         return self.root / "registry"
 
     @property
+    def ibmcloud_dir(self) -> Path:
+        """The IBM Cloud emulator's seed, IAM signing key and namespace table."""
+        return self.root / "ibmcloud"
+
+    @property
+    def icr_registry_dir(self) -> Path:
+        """The second docker-registry, playing IBM Cloud Container Registry (``us.icr.io``)."""
+        return self.root / "icr-registry"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
 

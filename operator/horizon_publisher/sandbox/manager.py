@@ -1,10 +1,12 @@
 """``horizon-publisher sandbox up|down|status``.
 
-``up`` starts, in order, each as its own process tracked by PID: the Kubernetes API emulator (HTTPS,
-OpenShift behaviours, our CRDs), the registry token endpoint (which asks the emulator who a caller is
-and what it may do), Debian's docker-registry (TLS, token auth) and the Horizon Exchange emulator
-(HTTPS, seeded with one org and user). It writes ``kubeconfig`` and ``endpoints.json`` (both 0600:
-they hold credentials) and returns once every service answers.
+``up`` starts, each as its own process tracked by PID: the Kubernetes API emulator (HTTPS, OpenShift
+behaviours, our CRDs), the registry token endpoint (which asks the emulator who a caller is and what it
+may do), Debian's docker-registry (TLS, token auth), the IBM Cloud emulator (IAM, ICR management API and
+the ICR token endpoint ``/oauth/token``), a second docker-registry playing ``us.icr.io`` (token auth
+against the IBM Cloud emulator) and the Horizon Exchange emulator (HTTPS, seeded with one org and user).
+Python services that need nothing from each other start in parallel. It writes ``kubeconfig`` and
+``endpoints.json`` (both 0600: they hold credentials) and returns once every service answers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 import requests
 
 from horizon_publisher.sandbox import processes
+from horizon_publisher.sandbox.ibmcloud_registry_auth import ICR_ISSUER, ICR_SERVICE, icr_token_realm
+from horizon_publisher.sandbox.ibmcloud_state import IbmCloudSeed, ensure_seed
 from horizon_publisher.sandbox.layout import Flavor, SandboxSettings, StateDir, write_json, write_secret
 from horizon_publisher.sandbox.pki import ensure_pki
 from horizon_publisher.sandbox.registry import RegistryStartError, start_registry, token_realm_url
@@ -27,8 +31,11 @@ from horizon_publisher.sandbox.registry import RegistryStartError, start_registr
 KUBE = "kube-apiserver"
 AUTH = "registry-auth"
 REGISTRY = "registry"
+IBMCLOUD = "ibmcloud"
+ICR_REGISTRY = "icr-registry"
 EXCHANGE = "exchange"
-SERVICES = (KUBE, AUTH, REGISTRY, EXCHANGE)
+SERVICES = (KUBE, AUTH, REGISTRY, IBMCLOUD, ICR_REGISTRY, EXCHANGE)
+IAM_HOST = "iam.cloud.ibm.com"
 EXCHANGE_ORG = "myorg"  # the samples' org
 EXCHANGE_USER = "publisher"
 DEFAULT_CRDS = Path(__file__).resolve().parents[3] / "crds"
@@ -64,8 +71,15 @@ def up(
     pki = ensure_pki(state.pki_dir, apps_domain=settings.apps_domain)
     if not state.admin_token_file.exists():
         write_secret(state.admin_token_file, secrets.token_urlsafe(32) + "\n")
+    seed = _exchange_seed(state, settings)
+    ibm_seed = ensure_seed(state.ibmcloud_dir)
     try:
-        kube_port = _start_python_service(state, KUBE, "serve-kube", timeout)
+        # The IBM Cloud emulator and the Exchange depend on nothing else: their interpreters start (and
+        # import) while the Kubernetes emulator does.
+        kube = _launch_python_service(state, KUBE, "serve-kube")
+        ibmcloud = _launch_python_service(state, IBMCLOUD, "serve-ibmcloud")
+        exchange = _launch_python_service(state, EXCHANGE, "serve-exchange")
+        kube_port = _await_port(state, kube, timeout)
         api_url = f"https://127.0.0.1:{kube_port}"
         _wait_http(f"{api_url}/readyz", pki.ca_cert, timeout, headers=_admin(state))
         auth_port = _start_python_service(state, AUTH, "serve-registry-auth", timeout)
@@ -73,14 +87,31 @@ def up(
             state.registry_dir, pki, auth="token", token_realm=token_realm_url(auth_port), timeout=timeout
         )
         processes.adopt(state.root, REGISTRY, registry.pid, log=str(registry.log_path))
-        seed = _exchange_seed(state, settings)
-        exchange_port = _start_python_service(state, EXCHANGE, "serve-exchange", timeout)
-        exchange_url = f"https://127.0.0.1:{exchange_port}/v1"
+        ibmcloud_port = _await_port(state, ibmcloud, timeout)
+        icr_registry = start_registry(
+            state.icr_registry_dir,
+            pki,
+            auth="token",
+            token_realm=icr_token_realm(ibmcloud_port),
+            service=ICR_SERVICE,
+            issuer=ICR_ISSUER,
+            timeout=timeout,
+        )
+        processes.adopt(state.root, ICR_REGISTRY, icr_registry.pid, log=str(icr_registry.log_path))
+        exchange_url = f"https://127.0.0.1:{_await_port(state, exchange, timeout)}/v1"
         _wait_http(f"{exchange_url}/admin/version", pki.ca_cert, timeout)
     except (SandboxError, RegistryStartError) as error:
         down(state.root, out=lambda _: None)
         raise SandboxError(str(error)) from error
     endpoints = _endpoints(state, settings, api_url, auth_port, registry.port)
+    endpoints["ibmCloud"] = _ibm_cloud_endpoints(ibm_seed, ibmcloud_port, icr_registry.port, pki.ca_cert)
+    endpoints["connectTo"] = ",".join(
+        [
+            endpoints["registry"]["connectTo"],
+            endpoints["ibmCloud"]["connectTo"],
+            f"{IAM_HOST}:443:127.0.0.1:{ibmcloud_port}",  # for clients that keep IAM's default URL
+        ]
+    )
     endpoints["exchange"] = {
         "url": exchange_url,
         "org": seed["org"],
@@ -94,6 +125,8 @@ def up(
     out(f"  export KUBECONFIG={state.kubeconfig}")
     out(f"  Kubernetes API  {api_url}")
     out(f"  registry        {endpoints['registry']['host']} -> 127.0.0.1:{registry.port}")
+    out(f"  IBM Cloud       IAM + registry API https://127.0.0.1:{ibmcloud_port}")
+    out(f"  ICR registry    {ibm_seed.registry_host} -> 127.0.0.1:{icr_registry.port}")
     out(f"  Exchange        {exchange_url} (org {seed['org']}, user {seed['user']})")
     return 0
 
@@ -124,10 +157,19 @@ def _admin(state: StateDir) -> dict[str, str]:
 
 
 def _start_python_service(state: StateDir, name: str, command: str, timeout: float) -> int:
-    ready = state.ready_file(name)
-    ready.unlink(missing_ok=True)
+    return _await_port(state, _launch_python_service(state, name, command), timeout)
+
+
+def _launch_python_service(state: StateDir, name: str, command: str) -> processes.Tracked:
+    state.ready_file(name).unlink(missing_ok=True)
     argv = [sys.executable, "-m", "horizon_publisher", "sandbox", command, "--state-dir", str(state.root)]
-    tracked = processes.start(state.root, name, argv)
+    return processes.start(state.root, name, argv)
+
+
+def _await_port(state: StateDir, tracked: processes.Tracked, timeout: float) -> int:
+    """The port a launched service announces in its ready file; it listens from then on."""
+    name = tracked.name
+    ready = state.ready_file(name)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if ready.exists():
@@ -178,6 +220,25 @@ def _endpoints(
     }
 
 
+def _ibm_cloud_endpoints(seed: IbmCloudSeed, ibmcloud_port: int, registry_port: int, ca: Path) -> dict[str, str]:
+    # One emulator serves IAM, the registry API and the token realm; the registry itself is elsewhere.
+    emulator = f"https://127.0.0.1:{ibmcloud_port}"
+    return {
+        "host": seed.registry_host,
+        "iamURL": emulator,
+        "registryAPIURL": emulator,
+        "registryURL": f"https://127.0.0.1:{registry_port}",
+        "registryAddress": f"127.0.0.1:{registry_port}",
+        "connectTo": f"{seed.registry_host}:443:127.0.0.1:{registry_port}",
+        "caFile": str(ca),
+        "apiKey": seed.api_key,
+        "secondApiKey": seed.second_api_key,
+        "accountId": seed.account_id,
+        "otherAccountNamespace": seed.other_account_namespace,
+        "tokenRealm": icr_token_realm(ibmcloud_port),
+    }
+
+
 def _write_kubeconfig(state: StateDir, api_url: str, ca: Path) -> None:
     config = {
         "apiVersion": "v1",
@@ -197,9 +258,7 @@ def _running(state: StateDir) -> list[str]:
 def down(state_dir: Path, *, out: Callable[[str], None] = print) -> int:
     state = StateDir(state_dir.resolve())
     # Reverse start order: nothing is left talking to a service that is already gone.
-    names = [*reversed(SERVICES)] + [
-        name for name in processes.load(state.root) if name not in SERVICES
-    ]
+    names = [*reversed(SERVICES)] + [name for name in processes.load(state.root) if name not in SERVICES]
     stopped = [name for name in names if processes.stop(state.root, name)]
     for name in SERVICES:
         state.ready_file(name).unlink(missing_ok=True)

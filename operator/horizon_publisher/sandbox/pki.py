@@ -2,13 +2,16 @@
 
 One EC P-256 CA plays OpenShift's *ingress CA* (``openshift-ingress-operator/router-ca``) and also signs
 the API server's serving certificate, so clients need a single trust anchor. The router certificate file
-holds the leaf followed by the CA, like ``openshift-ingress/router-certs-default`` ``tls.crt``.
+holds the leaf followed by the CA, like ``openshift-ingress/router-certs-default`` ``tls.crt``; it also
+names IBM Cloud's hosts (``us.icr.io``, ``icr.io``, ``*.icr.io``, ``iam.cloud.ibm.com``), served by the
+sandbox's IBM Cloud emulator and ICR registry.
 
 Files are reused when they are all present, parse, chain to the CA, cover the wanted apps domain and stay
 valid for more than a day; otherwise the whole set is made anew (a renewed CA invalidates every leaf).
 
 Gaps:
-- One CA for everything; OpenShift has separate service-serving, kube-apiserver and ingress signers.
+- One CA for everything; OpenShift has separate service-serving, kube-apiserver and ingress signers; the
+  real IBM Cloud hosts are signed by a public CA, here by the sandbox CA (clients must be given it).
 - No rotation while running, no CRLs or OCSP.
 """
 
@@ -36,6 +39,10 @@ BACKDATE = dt.timedelta(minutes=5)
 MIN_REMAINING = dt.timedelta(days=1)
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+# The IBM Cloud emulator and the sandbox's ICR registry serve the router certificate too, so that clients
+# reach them under their real names through connect-to entries.
+IBM_CLOUD_NAMES = ("us.icr.io", "icr.io", "*.icr.io", "iam.cloud.ibm.com")
 
 
 def registry_route_host(apps_domain: str) -> str:
@@ -110,6 +117,7 @@ def _router_names(apps_domain: str) -> list[x509.GeneralName]:
         x509.DNSName(registry_route_host(apps_domain)),
         x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")),
         x509.DNSName("localhost"),
+        *(x509.DNSName(name) for name in IBM_CLOUD_NAMES),
     ]
 
 

@@ -32,6 +32,11 @@ def test_router_certificate_is_leaf_then_ca_for_the_apps_domain(tmp_path: Path) 
         f"default-route-openshift-image-registry.{DOMAIN}",
         "127.0.0.1",
         "localhost",
+        # IBM Cloud hosts the sandbox fronts through connect-to (us.icr.io, iam.cloud.ibm.com...)
+        "us.icr.io",
+        "icr.io",
+        "*.icr.io",
+        "iam.cloud.ibm.com",
     }
     assert pki.registry_host == f"default-route-openshift-image-registry.{DOMAIN}"
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
