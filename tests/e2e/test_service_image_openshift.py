@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from horizon_publisher.sandbox.images import push_index
+from horizon_publisher.sandbox.pki import ensure_pki
+from horizon_publisher.sandbox.registry import start_registry, stop_process
 from tests.e2e.service_image_kube import (
     configmap_path,
     namespace_path,
@@ -328,3 +332,51 @@ def test_existing_namespace_is_not_taken_over_without_consent(cluster: Cluster) 
     assert condition(adopted, "ProjectReady")["status"] == "True"
     assert adopted["status"]["registry"]["namespaceCreated"] is False
     assert cluster.kube.exists(service_account_path(project, "edge-publisher"))
+
+
+def test_an_image_copied_from_another_registry_lands_in_the_project(
+    cluster: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """spec.image.source with the OpenShift provider: pushed with the service account's token, which the
+    registry's RBAC check must accept for the project the operator made (a second real registry is the
+    source, htpasswd and TLS)."""
+    pki = ensure_pki(Path(cluster.sandbox.endpoints["registry"]["caFile"]).parent)
+    user, password = "mirror-reader", "openshift-copy-source-pw"
+    directory = tmp_path_factory.mktemp("copy-source")
+    source = start_registry(directory, pki, auth="htpasswd", htpasswd_users={user: password})
+    try:
+        host, ca = f"127.0.0.1:{source.port}", str(pki.ca_cert)
+        pushed = push_index(f"https://{host}", "vendor/probe", "4.2", arches=("amd64", "arm64"),
+                            credentials=(user, password), verify=ca)  # fmt: skip
+        namespace, project = cluster.namespace("copy-ocp"), unique("copy-ocp-images")
+        config = json.dumps({"auths": {host: {"username": user, "password": password}}})
+        cluster.kube.create(
+            f"/api/v1/namespaces/{namespace}/secrets",
+            {
+                "metadata": {"name": "vendor-pull"},
+                "type": DOCKER_CONFIG_JSON,
+                "stringData": {".dockerconfigjson": config},
+            },
+        )
+        cluster.kube.create(
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            {"metadata": {"name": "vendor-ca"}, "data": {"ca.crt": pki.ca_cert.read_text()}},
+        )
+        source_spec = {
+            "reference": f"{host}/vendor/probe:4.2",
+            "credentialsSecretRef": {"name": "vendor-pull"},
+            "tls": {"caRef": {"name": "vendor-ca"}},
+        }
+        image = {"name": "probe", "tag": "4.2", "arches": ["amd64", "arm64"], "source": source_spec}
+        cluster.apply(service_image("probe", namespace, project, {"image": image}))
+        ready = cluster.wait_condition(namespace, "probe", "Ready", "True", "Reconciled", timeout=60)
+        status = ready["status"]
+        assert {i["arch"]: i["digest"] for i in status["images"]} == pushed.per_arch
+        assert [i["reference"] for i in status["images"]] == [
+            f"{cluster.host}/{project}/probe_{arch}:4.2" for arch in ("amd64", "arm64")
+        ]
+        assert [c["type"] for c in status["conditions"]] == [*OPENSHIFT_CONDITIONS[:-1], "ImageCopied", "ImageResolved"]
+        assert condition(ready, "ImageCopied")["reason"] in ("Copied", "UpToDate")
+        assert password not in json.dumps(ready) + cluster.operator.log()
+    finally:
+        stop_process(source.pid)

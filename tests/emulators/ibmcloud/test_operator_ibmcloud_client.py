@@ -130,7 +130,7 @@ class NoImageRegistry:
         raise RegistryError("ImageNotFound", f"us.icr.io/{repository}:{reference} not found")
 
 
-def run(emulator: IbmCloud, api_key: str, namespace: str = "edge-team") -> tuple[Progress, MemoryKube]:
+def run(emulator: IbmCloud, api_key: str, namespace: str = "edge-team", **settings: Any) -> tuple[Progress, MemoryKube]:
     secret = {"type": "Opaque", "data": {"apikey": base64.b64encode(api_key.encode()).decode()}}
     kube = MemoryKube({("secrets", "team", "ibm-key"): secret})
     spec = {
@@ -140,6 +140,7 @@ def run(emulator: IbmCloud, api_key: str, namespace: str = "edge-team") -> tuple
                 "namespace": namespace,
                 "apiKeySecretRef": {"name": "ibm-key"},
                 "endpoints": {"iamURL": emulator.url, "registryAPIURL": emulator.url},
+                **settings,
             }
         },
         "image": {"name": "hello", "tag": "1.0", "arches": ["amd64"]},
@@ -193,3 +194,35 @@ def test_provider_stops_before_writing_anything_on_bad_input(
     progress, kube = run(emulator, api_key, namespace)
     assert reasons(progress) == expected
     assert set(kube.objects) == {("secrets", "team", "ibm-key")}  # no output Secret was written
+
+
+def test_without_ensure_namespace_a_missing_namespace_stops_and_an_existing_one_is_used(emulator: IbmCloud) -> None:
+    progress, _ = run(emulator, ALICE_KEY, "not-made-yet", ensureNamespace=False)
+    assert reasons(progress)[-1] == ("ProjectReady", "False", "NamespaceMissing")
+    client, endpoints = client_for(emulator)
+    client.ensure_namespace(endpoints, client.token(endpoints, ALICE_KEY), "made-by-hand")
+    progress, _ = run(emulator, ALICE_KEY, "made-by-hand", ensureNamespace=False)
+    assert reasons(progress)[1] == ("ProjectReady", "True", "Exists")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [({}, "APIKeyMissing"), ({"apikey": "!!not base64!!"}, "APIKeyMissing"), ({"apikey": "IA=="}, "APIKeyMissing")],
+)
+def test_an_unusable_api_key_secret_is_named(emulator: IbmCloud, data: dict[str, str], reason: str) -> None:
+    kube = MemoryKube({("secrets", "team", "ibm-key"): {"type": "Opaque", "data": data}})
+    spec = {
+        "registry": {
+            "ibmCloud": {
+                "host": "us.icr.io",
+                "namespace": "edge-team",
+                "apiKeySecretRef": {"name": "ibm-key"},
+                "endpoints": {"iamURL": emulator.url, "registryAPIURL": emulator.url},
+            }
+        },
+        "image": {"name": "x", "tag": "1"},
+    }
+    progress = Progress(("Ready",))
+    ctx = Context(kube, Owner("team", "x", "uid"), spec, {}, datetime.now(UTC), progress)  # type: ignore[arg-type]
+    run_ibmcloud(ctx, NoImageRegistry, IbmCloudClient(clock=emulator.clock), lambda _: ok("ImageCopied", "Copied"))  # type: ignore[arg-type]
+    assert reasons(progress) == [("TokenReady", "False", reason)]
