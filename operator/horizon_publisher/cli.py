@@ -18,7 +18,19 @@ def _run(args: argparse.Namespace) -> int:
         namespaces=args.namespace or [],
         liveness=args.liveness,
         verbose=args.verbose,
+        metrics_address=args.metrics_address,
     )
+
+
+def _metrics_address(text: str) -> str:
+    """argparse type of --metrics-address: HOST:PORT or ''."""
+    from horizon_publisher.metrics import parse_address
+
+    try:
+        parse_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -80,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness",
         default="http://0.0.0.0:8080/healthz",
         help="kopf liveness endpoint URL ('' to disable); default %(default)s",
+    )
+    run.add_argument(
+        "--metrics-address",
+        type=_metrics_address,
+        default="0.0.0.0:9090",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics ('' to disable); default %(default)s",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging (never logs secrets)")
     run.set_defaults(handler=_run)

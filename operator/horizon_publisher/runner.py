@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import kopf
 
-from horizon_publisher import GROUP
+from horizon_publisher import GROUP, metrics
 from horizon_publisher.logging_setup import configure_logging
+from horizon_publisher.metrics import MetricsServer
 
 OPERATOR_NAME = "horizon-publisher"
 
@@ -31,7 +32,19 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.execution.max_workers = 16
 
 
-def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool) -> int:
+def start_metrics(address: str) -> MetricsServer | None:
+    """The /metrics endpoint; a port that cannot be bound is logged, not fatal: publishing goes on."""
+    try:
+        server = metrics.serve(address)
+    except OSError as error:
+        logging.getLogger(__name__).error("metrics disabled: cannot listen on %s (%s)", address, error.strerror)
+        return None
+    if server is not None:
+        logging.getLogger(__name__).info("metrics on %s", server.url)
+    return server
+
+
+def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool, metrics_address: str = "") -> int:
     configure_logging(verbose=verbose)
     # Importing the package registers the handlers in kopf's default registry.
     import horizon_publisher.handlers  # noqa: F401
@@ -44,14 +57,19 @@ def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool) -> 
     logging.getLogger(__name__).info(
         "starting %s for %s", OPERATOR_NAME, ", ".join(namespaces) if namespaces else "all namespaces"
     )
-    asyncio.run(
-        kopf.operator(
-            settings=settings,
-            standalone=True,
-            clusterwide=not namespaces,
-            namespaces=list(namespaces),
-            liveness_endpoint=liveness or None,
-            memo=memo,
+    server = start_metrics(metrics_address)
+    try:
+        asyncio.run(
+            kopf.operator(
+                settings=settings,
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=list(namespaces),
+                liveness_endpoint=liveness or None,
+                memo=memo,
+            )
         )
-    )
+    finally:
+        if server is not None:
+            server.close()
     return 0

@@ -233,8 +233,13 @@ class Cluster:
         return digest
 
 
-def start_operator(sandbox: Sandbox, *, namespaces: tuple[str, ...] = ()) -> RunningOperator:
-    """``horizon-publisher run`` as conftest's ``operator`` fixture starts it, with a short resync."""
+def start_operator(
+    sandbox: Sandbox, *, namespaces: tuple[str, ...] = (), extra_args: tuple[str, ...] = ()
+) -> RunningOperator:
+    """``horizon-publisher run`` as conftest's ``operator`` fixture starts it, with a short resync.
+
+    ``extra_args``: more ``run`` options; without ``--metrics-address`` among them, metrics are off (the
+    default address is 0.0.0.0:9090, neither loopback nor free)."""
     env = {
         **os.environ,
         "KUBECONFIG": str(sandbox.kubeconfig),
@@ -243,7 +248,8 @@ def start_operator(sandbox: Sandbox, *, namespaces: tuple[str, ...] = ()) -> Run
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     scope = [arg for namespace in namespaces for arg in ("-n", namespace)]
-    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, *scope, "-v"]
+    options = (*scope, *(() if "--metrics-address" in extra_args else ("--metrics-address", "")), *extra_args)
+    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, *options, "-v"]
     tracked = processes.start(sandbox.state_dir, "operator-under-test", argv, env=env)
     running = RunningOperator(tracked, sandbox.state_dir)
     deadline = time.monotonic() + 30
@@ -257,12 +263,16 @@ def start_operator(sandbox: Sandbox, *, namespaces: tuple[str, ...] = ()) -> Run
 
 @contextlib.contextmanager
 def cluster_with_operator(
-    state_dir: Path, *, flavor: str = "openshift", max_token_seconds: int | None = None
+    state_dir: Path,
+    *,
+    flavor: str = "openshift",
+    max_token_seconds: int | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[Cluster]:
     """A private sandbox (nothing else touches its route or projects) and an operator watching it all."""
     try:
         sandbox = start_sandbox(state_dir, flavor=flavor, max_token_seconds=max_token_seconds)
-        operator = start_operator(sandbox)
+        operator = start_operator(sandbox, extra_args=extra_args)
         kube = Kube(sandbox)
         scratch = state_dir / "scratch"
         scratch.mkdir()

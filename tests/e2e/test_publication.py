@@ -152,6 +152,20 @@ def test_publication_signs_and_publishes_pinned_services(publisher: Publisher, i
     private = Token(base64.b64decode(secret["data"]["service.private.key"]).decode())
     leaks = publisher.leaks(namespace, name, [image.auth.token, publisher.password, private])
     assert not leaks, leaks
+    # One Event per kind of change, naming every service, each once (not once per resync).
+    events = _events_by_reason(publisher, namespace, name)
+    assert [len(events[r]) for r in ("Published", "KeyPublished", "Ready")] == [1, 1, 1], sorted(events)
+    assert all(f"{publisher.org}/{sid}" in events["Published"][0] for sid in service_ids)
+    assert "Resigned" not in events
+
+
+def _events_by_reason(publisher: Publisher, namespace: str, name: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for event in publisher.cluster.events(namespace, name):
+        if (event.get("involvedObject") or {}).get("kind") != "EdgePublication":
+            continue  # the image is often called like its publication
+        found.setdefault(str(event.get("reason")), []).append(str(event.get("message")))
+    return found
 
 
 # --- 2. idempotence ---------------------------------------------------------------------------------
@@ -237,6 +251,7 @@ def test_token_rotation_keeps_one_dockauth_with_the_current_token(
     recorded = [d["id"] for d in status_services(resource)["amd64"]["dockAuths"]]
     assert len(recorded) == 1, f"status lists dockauths {recorded}"
     assert not publisher.leaks(namespace, name, tokens), "a token leaked"
+    assert _events_by_reason(publisher, namespace, name).get("DockAuthRotated"), "no DockAuthRotated Event"
 
 
 # --- 4. key rotation --------------------------------------------------------------------------------
@@ -274,6 +289,9 @@ def test_new_signing_key_re_signs_and_retires_the_old_key(publisher: Publisher, 
     result = publisher.verify([sid])
     assert result.returncode == 0, result.stdout + result.stderr
     assert new.key_id in result.stdout, result.stdout
+    events = _events_by_reason(publisher, namespace, name)
+    assert any(new.key_id in m for m in events.get("KeyPublished", [])), events
+    assert any(old_id in m for m in events.get("KeyRetired", [])), events
 
 
 # --- 5. moved tag -----------------------------------------------------------------------------------
@@ -312,6 +330,9 @@ def test_moved_tag_is_republished_pinned_to_the_new_digest(publisher: Publisher,
     assert exchange_snapshot(publisher, sid)["signature"] != before["signature"]
     assert status_services(resource)["amd64"]["publishedTime"]
     verified(publisher, sid)
+    resigned = _events_by_reason(publisher, namespace, name).get("Resigned", [])
+    assert len(resigned) == 1, resigned
+    assert moved in resigned[0]
 
 
 # --- 6. deletion ------------------------------------------------------------------------------------

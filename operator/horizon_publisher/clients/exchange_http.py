@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
+from horizon_publisher import metrics
 from horizon_publisher.clients.exchange_model import (
     ExchangeConflict,
     ExchangeEndpoint,
@@ -126,16 +127,19 @@ class ExchangeTransport:
             kwargs["data"] = text_body.encode()
             headers["Content-Type"] = "text/plain"
         where = f"{method} {path}"
+        verify = self._verify()
         try:
-            response = self._session.request(
-                method,
-                self.endpoint.base_url + path,
-                headers=headers,
-                verify=self._verify(),
-                timeout=self._timeout,
-                allow_redirects=False,
-                **kwargs,
-            )
+            with metrics.exchange_call(method, path) as call:
+                response = self._session.request(
+                    method,
+                    self.endpoint.base_url + path,
+                    headers=headers,
+                    verify=verify,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    **kwargs,
+                )
+                call.status = response.status_code
         except requests.exceptions.SSLError as error:
             raise ExchangeTLSError(self._tls_message(str(error))) from None
         except (requests.ConnectionError, requests.Timeout) as error:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import requests
 
+from horizon_publisher import metrics
 from horizon_publisher.clients.connect_to import session_with_connect_to
 from horizon_publisher.clients.registry_auth_client import PrivateCAFile
 
@@ -148,15 +149,20 @@ class IbmCloud:
         with self._lock:
             cached = self._tokens.get(key)
         if cached is not None and self._clock() < cached.refresh_at:
+            metrics.record_iam_token(cached.expires_at)
             return cached
         token = self._exchange(endpoints, api_key)
         with self._lock:
             self._tokens[key] = token
+        metrics.record_iam_token(token.expires_at)
         return token
 
     def _exchange(self, endpoints: IbmCloudEndpoints, api_key: str) -> IamToken:
         url = f"{endpoints.iam_url.rstrip('/')}/identity/token"
-        with self._call(endpoints, "IAMUnavailable", "IAM") as (session, verify):
+        with (
+            self._call(endpoints, "IAMUnavailable", "IAM") as (session, verify),
+            metrics.ibmcloud_call("POST", "/identity/token") as call,
+        ):
             self.token_requests += 1
             response = session.post(
                 url,
@@ -165,6 +171,7 @@ class IbmCloud:
                 verify=verify,
                 timeout=self._timeout,
             )
+            call.status = response.status_code
         if response.status_code in (400, 401, 403):
             # IAM answers an unknown or disabled key with 400 BXNIM0415E (401 for some disabled keys).
             raise IbmCloudError("InvalidAPIKey", f"IAM refused the API key ({_error_text(response)})", retry=False)
@@ -237,8 +244,15 @@ class IbmCloud:
         params: dict[str, str] | None = None,
     ) -> requests.Response:
         url = f"{endpoints.registry_api_url.rstrip('/')}{path}"
-        with self._call(endpoints, "RegistryAPIUnavailable", "the Container Registry API") as (session, verify):
-            return session.request(method, url, headers=headers, params=params, verify=verify, timeout=self._timeout)
+        with (
+            self._call(endpoints, "RegistryAPIUnavailable", "the Container Registry API") as (session, verify),
+            metrics.ibmcloud_call(method, path) as call,
+        ):
+            response = session.request(
+                method, url, headers=headers, params=params, verify=verify, timeout=self._timeout
+            )
+            call.status = response.status_code
+            return response
 
     @staticmethod
     def _json(response: requests.Response) -> Any:

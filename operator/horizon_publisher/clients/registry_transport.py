@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from horizon_publisher import metrics
 from horizon_publisher.clients.connect_to import connect_to_from_env, mount_connect_to
 from horizon_publisher.clients.registry_auth_client import (
     Challenge,
@@ -185,7 +186,7 @@ class RegistryTransport:
         if credentials:
             headers["Authorization"] = self._basic_header()
         requested_at = self._tokens.now()
-        with self._send("GET", realm, peer, params=params, headers=headers) as response:
+        with self._send("GET", realm, peer, operation="token", params=params, headers=headers) as response:
             status = response.status_code
             if status == 401:
                 what = "refused the credentials" if credentials else "requires credentials (none are configured)"
@@ -239,10 +240,11 @@ class RegistryTransport:
                     ) from None
             return str(self._ca_file.path)
 
-    def _send(self, method: str, url: str, peer: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, peer: str, *, operation: str = "", **kwargs: Any) -> requests.Response:
         verify = self._verify()
-        with self.mapped_errors(peer):
+        with self.mapped_errors(peer), metrics.registry_call(method, url, operation) as call:
             response = self._session.request(method, url, verify=verify, timeout=self._timeout, **kwargs)
+            call.status = response.status_code
         log.debug("%s %s -> HTTP %d", method, url.partition("?")[0], response.status_code)  # not the upload state
         return response
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import kopf
 
+from horizon_publisher import metrics
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
 
 
@@ -33,6 +34,7 @@ def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: ko
         patch.status[key] = value
     if memo is not None:
         memo["context"].last_status[str(body.metadata.get("uid"))] = desired
+    metrics.record_outcome(outcome, {**current, **desired})
     post_events(body, outcome.events)
     if outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.retry_reason or "waiting", delay=outcome.retry_after)
@@ -54,6 +56,14 @@ def object_lock(memo: kopf.Memo, body: kopf.Body) -> Iterator[None]:
         yield
 
 
+@contextmanager
+def reconciling(memo: kopf.Memo, body: kopf.Body, kind: str) -> Iterator[None]:
+    """One reconcile of the object at a time (:func:`object_lock`), timed and counted in the metrics."""
+    meta = body.metadata
+    with object_lock(memo, body), metrics.reconciling(kind, str(meta.namespace), str(meta.name), str(meta.uid)):
+        yield
+
+
 def fresh(memo: kopf.Memo, body: kopf.Body) -> Mapping[str, Any]:
     """The body with the status we wrote last laid over its own.
 
@@ -68,4 +78,6 @@ def fresh(memo: kopf.Memo, body: kopf.Body) -> Mapping[str, Any]:
 
 
 def forget(memo: kopf.Memo, body: kopf.Body) -> None:
-    memo["context"].last_status.pop(str(body.metadata.get("uid")), None)
+    uid = str(body.metadata.get("uid"))
+    memo["context"].last_status.pop(uid, None)
+    metrics.forget_resource(uid)

@@ -10,7 +10,7 @@ import kopf
 
 from horizon_publisher import GROUP, VERSION
 from horizon_publisher.clients.exchange import ExchangeError
-from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events
+from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events, reconciling
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import PUBLICATION
 from horizon_publisher.reconcile import publication
@@ -18,7 +18,7 @@ from horizon_publisher.reconcile import publication
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     context: OperatorContext = memo["context"]
-    with object_lock(memo, body):
+    with reconciling(memo, body, PUBLICATION.kind):
         outcome = publication.reconcile(
             fresh(memo, body),
             now=datetime.now(UTC),

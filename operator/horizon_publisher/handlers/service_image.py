@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 
 from horizon_publisher import GROUP, VERSION
-from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events
+from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events, reconciling
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import SERVICE_IMAGE
 from horizon_publisher.reconcile import service_image
@@ -17,7 +17,7 @@ from horizon_publisher.reconcile import service_image
 
 def _reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo) -> None:
     context: OperatorContext = memo["context"]
-    with object_lock(memo, body):
+    with reconciling(memo, body, SERVICE_IMAGE.kind):
         outcome = service_image.reconcile(
             fresh(memo, body),
             now=datetime.now(UTC),

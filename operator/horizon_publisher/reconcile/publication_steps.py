@@ -34,6 +34,7 @@ from horizon_publisher.horizon_files import (
 )
 from horizon_publisher.logging_setup import redact
 from horizon_publisher.reconcile.openshift_image import RegistryFactory
+from horizon_publisher.reconcile.outcome import EventNote
 from horizon_publisher.reconcile.steps import Progress, StepResult, failed, ok, waiting
 from horizon_publisher.signing import (
     SigningKey,
@@ -218,6 +219,7 @@ def _signing_key(ctx: PublicationContext) -> SigningKey:
 
 def service_step(ctx: PublicationContext) -> StepResult:
     published = []
+    events: list[EventNote] = []
     for arch, definition in ctx.definitions.items():
         body = exchange_bodies.service_body(
             definition.service_fields(),
@@ -232,11 +234,15 @@ def service_step(ctx: PublicationContext) -> StepResult:
             result = ctx.exchange.ensure_service(ctx.service_ids[arch], body)
         previous = {s.get("arch"): s for s in ctx.status.get("services") or []}.get(arch) or {}
         changed = result != "unchanged" or not previous.get("publishedTime")
+        deployment_hash = "sha256:" + hashlib.sha256(ctx.deployments[arch].encode()).hexdigest()
+        note = _service_event(ctx, arch, result, previous.get("deploymentHash") != deployment_hash)
+        if note is not None:
+            events.append(note)
         published.append(
             {
                 "arch": arch,
                 "id": ctx.service_ids[arch],
-                "deploymentHash": "sha256:" + hashlib.sha256(ctx.deployments[arch].encode()).hexdigest(),
+                "deploymentHash": deployment_hash,
                 "images": [
                     {
                         "container": c,
@@ -259,27 +265,52 @@ def service_step(ctx: PublicationContext) -> StepResult:
         version=_first(ctx).version,
         exchange={"url": ctx.spec["exchange"]["url"], "org": ctx.org},
     )
-    return ok("ServicePublished", "Published", f"{len(published)} service(s) in {ctx.org}")
+    return ok("ServicePublished", "Published", f"{len(published)} service(s) in {ctx.org}", *merge_events(events))
+
+
+def merge_events(events: list[EventNote]) -> list[EventNote]:
+    """One Event per reason for all the services of a pass (six arches make one line, not six Events)."""
+    merged: dict[str, list[EventNote]] = {}
+    for event in events:
+        merged.setdefault(event.reason, []).append(event)
+    return [EventNote(same[0].type, reason, "; ".join(e.message for e in same)) for reason, same in merged.items()]
+
+
+def _service_event(ctx: PublicationContext, arch: str, result: str, deployment_changed: bool) -> EventNote | None:
+    """What a user wants to hear about one service: first published, re-signed for new images, or updated."""
+    sid = f"{ctx.org}/{ctx.service_ids[arch]}"
+    digests = ", ".join(image.digests[arch].rsplit("/", 1)[-1] for image in ctx.images)
+    if result == "created":
+        return EventNote("Normal", "Published", f"published {sid} ({digests})")
+    if result == "updated" and deployment_changed:
+        return EventNote("Normal", "Resigned", f"deployment of {sid} changed: re-signed and republished ({digests})")
+    if result == "updated":
+        return EventNote("Normal", "Updated", f"{sid} updated in the Exchange (deployment and signature unchanged)")
+    return None
 
 
 def key_step(ctx: PublicationContext) -> StepResult:
     assert ctx.key is not None
     key_id = ctx.key.key_id
+    events: list[EventNote] = []
     for service_id in ctx.service_ids.values():
         if key_id not in ctx.exchange.get_service_keys(service_id):
             ctx.exchange.put_service_key(service_id, key_id, ctx.key.public_pem)
+            events.append(EventNote("Normal", "KeyPublished", f"public key {key_id} added to {service_id}"))
     # An old key this resource published goes once every service is signed with the new one.
     previous = [str(k) for k in (ctx.status.get("signing") or {}).get("publishedKeyIds") or []]
     for old in previous:
         if old != key_id:
             for service_id in ctx.service_ids.values():
-                ctx.exchange.delete_service_key(service_id, old)
+                if ctx.exchange.delete_service_key(service_id, old):
+                    events.append(EventNote("Normal", "KeyRetired", f"old key {old} removed from {service_id}"))
     ctx.progress.status.setdefault("signing", {})["publishedKeyIds"] = [key_id]
-    return ok("KeyPublished", "Published", f"key {key_id} published on every service")
+    return ok("KeyPublished", "Published", f"key {key_id} published on every service", *merge_events(events))
 
 
 def credentials_step(ctx: PublicationContext) -> StepResult:
     services = {s["arch"]: s for s in ctx.progress.status.get("services") or []}
+    events: list[EventNote] = []
     for image in ctx.images:
         if image.credentials is None:
             return failed("CredentialsPublished", "NoCredentials", f"EdgeServiceImage {image.name} has no credentials")
@@ -302,12 +333,21 @@ def credentials_step(ctx: PublicationContext) -> StepResult:
             )
             if match is None:
                 match = ctx.exchange.add_dockauth(service_id, image.host, username, token)
+                if ours:  # a credential replaced one we had published: rotation, not first publication
+                    events.append(
+                        EventNote(
+                            "Normal",
+                            "DockAuthRotated",
+                            f"new registry credentials for {image.host} (user {username}) on {ctx.org}/{service_id}",
+                        )
+                    )
             kept.append({"id": match, "registry": image.host, "username": username})
         for old in set(ours) - {k["id"] for k in kept}:
             if old in existing:
                 ctx.exchange.delete_dockauth(service_id, old)  # only ours: never what we did not create
         services[arch]["dockAuths"] = kept
-    return ok("CredentialsPublished", "Published", "registry credentials published for every service")
+    message = "registry credentials published for every service"
+    return ok("CredentialsPublished", "Published", message, *merge_events(events))
 
 
 def credentials_valid_step(ctx: PublicationContext) -> StepResult:
