@@ -42,9 +42,9 @@ KINDS = ("EdgeServiceImage", "EdgePublication")
 PUBLICATION_KIND = "EdgePublication"
 READY_STATES = ("True", "False", "Unknown")
 RESULTS = ("ready", "waiting", "failed", "invalid", "error")
-KIND_SERVICE_ACCOUNT = "serviceaccount"  # the kind label of token_expiry_timestamp_seconds
-KIND_IAM = "iam"
-TOKEN_KINDS = (KIND_SERVICE_ACCOUNT, KIND_IAM)
+SERVICE_ACCOUNT = "serviceaccount"  # the token label of token_expiry_timestamp_seconds
+IAM = "iam"
+TOKEN_LABELS = (SERVICE_ACCOUNT, IAM)
 ERROR_CODE = "error"  # code label of a request that got no HTTP answer (connection, TLS, timeout)
 
 # Reconciles may copy images (minutes); HTTP calls stream blobs (tens of seconds at worst).
@@ -124,7 +124,7 @@ class OperatorMetrics:
         self.token_expiry = Gauge(
             f"{PREFIX}token_expiry_timestamp_seconds",
             "When the registry token a resource uses expires (Unix time)",
-            ["namespace", "name", "kind"],
+            ["namespace", "name", "kind", "token"],
             registry=r,
         )
         self.resources = Gauge(
@@ -165,8 +165,8 @@ class OperatorMetrics:
             if before is None:
                 return
             self.resources.labels(before.kind, before.ready).dec()
-            for token_kind in TOKEN_KINDS:
-                self.token_expiry.remove(before.namespace, before.name, token_kind)
+            for token in TOKEN_LABELS:
+                self.token_expiry.remove(before.namespace, before.name, before.kind, token)
             self.published_services.remove(before.namespace, before.name)
 
 
@@ -214,9 +214,9 @@ def reconciling(kind: str, namespace: str, name: str, uid: str) -> Iterator[None
         metrics.reconcile_seconds.labels(kind).observe(time.perf_counter() - started)
         metrics.reconciles.labels(kind, scope.result or "error").inc()
         if scope.iam_expires_at is not None:
-            metrics.token_expiry.labels(namespace, name, KIND_IAM).set(scope.iam_expires_at)
+            metrics.token_expiry.labels(namespace, name, kind, IAM).set(scope.iam_expires_at)
         elif scope.result is not None:  # a full pass without IAM: this resource has no IAM token (any more)
-            metrics.token_expiry.remove(namespace, name, KIND_IAM)
+            metrics.token_expiry.remove(namespace, name, kind, IAM)
 
 
 def record_outcome(outcome: Outcome, status: Mapping[str, Any]) -> None:
@@ -233,9 +233,9 @@ def record_outcome(outcome: Outcome, status: Mapping[str, Any]) -> None:
     metrics.track(scope.uid, scope.kind, scope.namespace, scope.name, ready)
     expiry = _epoch((status.get("credentials") or {}).get("tokenExpirationTime"))
     if expiry is not None:
-        metrics.token_expiry.labels(scope.namespace, scope.name, KIND_SERVICE_ACCOUNT).set(expiry)
+        metrics.token_expiry.labels(scope.namespace, scope.name, scope.kind, SERVICE_ACCOUNT).set(expiry)
     else:
-        metrics.token_expiry.remove(scope.namespace, scope.name, KIND_SERVICE_ACCOUNT)
+        metrics.token_expiry.remove(scope.namespace, scope.name, scope.kind, SERVICE_ACCOUNT)
     if scope.kind == PUBLICATION_KIND:
         published = [s for s in status.get("services") or [] if isinstance(s, Mapping) and s.get("id")]
         metrics.published_services.labels(scope.namespace, scope.name).set(len(published))

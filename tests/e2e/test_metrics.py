@@ -153,9 +153,11 @@ def test_published_services_equal_the_arches(published: Published) -> None:
 
 def test_rotating_token_expiry_is_exported(published: Published) -> None:
     rows = published.scrape.find(
-        "token_expiry_timestamp_seconds", namespace=published.image_namespace, name="hello", kind="serviceaccount"
+        "token_expiry_timestamp_seconds", namespace=published.image_namespace, name="hello", kind="EdgeServiceImage"
     )
-    assert [r.value for r in rows] == [datetime.fromisoformat(published.token_expiration).timestamp()]
+    assert [(r.labels["token"], r.value) for r in rows] == [
+        ("serviceaccount", datetime.fromisoformat(published.token_expiration).timestamp())
+    ]
 
 
 def test_no_secret_and_no_url_in_the_scrape(published: Published) -> None:
