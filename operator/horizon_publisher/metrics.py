@@ -167,7 +167,8 @@ class OperatorMetrics:
             self.resources.labels(before.kind, before.ready).dec()
             for token in TOKEN_LABELS:
                 self.token_expiry.remove(before.namespace, before.name, before.kind, token)
-            self.published_services.remove(before.namespace, before.name)
+            if before.kind == PUBLICATION_KIND:  # an image of the same name has no series of its own here
+                self.published_services.remove(before.namespace, before.name)
 
 
 _current = OperatorMetrics()

@@ -61,7 +61,7 @@ def exchange_template(path: str) -> str:
     ``path`` is relative to the Exchange base URL (``/v1`` excluded). The segment after a collection is
     always a placeholder, even when it happens to spell a known word (an org called ``services``).
     """
-    segments = urlsplit(path).path.strip("/").split("/")
+    segments = _path_only(path).strip("/").split("/")
     template: list[str] = []
     placeholder: str | None = None
     for segment in segments:
@@ -110,7 +110,12 @@ def registry_operation(method: str, url: str) -> str:
 
 def ibmcloud_api(method: str, path: str) -> str:
     """``PUT /api/v1/namespaces/team-a`` -> ``namespace_add``; anything not in the table -> ``other``."""
-    segments = urlsplit(path).path.rstrip("/").split("/")
+    segments = _path_only(path).rstrip("/").split("/")
     if segments[:-1] == ["", "api", "v1", "namespaces"] and method.upper() == "PUT":
         segments[-1] = "{namespace}"
     return _IBMCLOUD_APIS.get((method.upper(), "/".join(segments)), "other")
+
+
+def _path_only(path: str) -> str:
+    """The path without query or fragment (not urlsplit: a path starting ``//`` is no host name here)."""
+    return path.partition("?")[0].partition("#")[0]

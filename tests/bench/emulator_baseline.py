@@ -83,7 +83,8 @@ def run_one(state: Path, kind: str, n: int) -> dict[str, Any]:
         body = lambda i: {"apiVersion": "bench.horizon.dev/v1", "kind": "Widget", "metadata": {"name": f"w{i}"}}  # noqa: E731
         done = lambda o: (o.get("status") or {}).get("phase") == "Handled"  # noqa: E731
     else:
-        argv = [sys.executable, "-m", "horizon_publisher", "run", "-n", namespace, "--liveness", ""]
+        quiet = ["--liveness", "", "--metrics-address", ""]  # no listeners: only the reconcile is measured
+        argv = [sys.executable, "-m", "horizon_publisher", "run", "-n", namespace, *quiet]
         group, version, plural = "edge.horizon.dev", "v1alpha1", "edgeserviceimages"
         body = lambda i: {  # noqa: E731
             "apiVersion": "edge.horizon.dev/v1alpha1",

@@ -108,7 +108,8 @@ def operator(sandbox: Sandbox) -> Iterator[RunningOperator]:
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     # Watching one namespace keeps the operator off the objects other e2e tests drive by hand.
-    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, "-n", "operator-e2e", "-v"]
+    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, "--metrics-address", "",
+            "-n", "operator-e2e", "-v"]  # fmt: skip
     tracked = processes.start(sandbox.state_dir, "operator-under-test", argv, env=env)
     running = RunningOperator(tracked, sandbox.state_dir)
     try:

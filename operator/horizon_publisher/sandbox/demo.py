@@ -108,7 +108,9 @@ def start_operator(state: StateDir) -> processes.Tracked:
         "HORIZON_PUBLISHER_RESYNC_SECONDS": "5",
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
-    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness]
+    metrics = f"127.0.0.1:{free_port()}"
+    print(f"operator metrics: http://{metrics}/metrics")
+    argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, "--metrics-address", metrics]
     return processes.start(state.root, OPERATOR, argv, env=env)
 
 
