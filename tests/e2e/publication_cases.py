@@ -85,6 +85,21 @@ BAD_INPUT: dict[str, BadInput] = {
         {"service": {"requiredServices": [{"url": "com.example.absent-required", "version": "1.0.0"}]}},
     ),
     "wrong Exchange password": BadInput(_wrong_password, "ServicePublished", "ExchangeUnauthorized"),
+    "sidecar image by tag": BadInput(
+        _nothing,
+        "Signed",
+        "UnpinnedImage",
+        {
+            "service": {
+                "deployment": {
+                    "services": {
+                        "hello": {"privileged": False, "network": ""},
+                        "sidecar": {"image": "quay.io/example/sidecar:latest"},
+                    }
+                }
+            }
+        },
+    ),
 }
 
 

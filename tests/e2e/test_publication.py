@@ -439,7 +439,10 @@ def test_publication_waits_for_its_image_and_writes_nothing_meanwhile(
     assert condition(esi, "Ready")["status"] == "False", "precondition: the image is not Ready"
     namespace, name = _apply(publisher, publication("waiting", image.namespace, publisher.endpoints, url=url))
     waiting = publisher.wait_condition(namespace, name, "ImageReady", "Unknown", "WaitingForImage", timeout=20)
-    assert condition(waiting, "Ready")["status"] != "True"
+    assert (condition(waiting, "Ready")["status"], condition(waiting, "Ready")["reason"]) == (
+        "Unknown",
+        "WaitingForImage",
+    ), "waiting is in flight: Ready Unknown, not False"
     time.sleep(RESYNC_SECONDS + 0.5)
     still = publisher.get(namespace, name)
     assert (condition(still, "ImageReady")["status"], condition(still, "ImageReady")["reason"]) == (

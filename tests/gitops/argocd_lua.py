@@ -7,7 +7,8 @@ What is emulated (argo-cd ``util/lua/lua.go``, ``VM.runLua`` + ``ExecuteHealthLu
   No ``string``, ``math``, ``io``, ``debug``, ``coroutine``: calling them fails here as it fails there, and
   strings have no methods (``s:find`` needs the string library's metatable);
 - the object as the global ``obj``, converted like ``decodeValue``: mappings become tables with string
-  keys, lists 1-based sequences, ``null`` is absent (also inside lists, where ``Append(LNil)`` adds nothing);
+  keys, lists 1-based sequences, ``null`` is absent (also inside lists, where ``Append(LNil)`` adds nothing),
+  integral numbers print without ".0" (``"gen " .. 2.0`` is "gen 2" in gopher-lua);
 - the script's last returned value must be a table, read like ``luajson.Encode`` then ``json.Unmarshal``
   into ``HealthStatus``: an empty or array-like table is an error, ``status`` and ``message`` must be
   strings (Go matches the keys case-insensitively), and a status outside Healthy, Progressing, Degraded,
@@ -50,13 +51,13 @@ _SANDBOX = """
 local safe_os = {time = os.time, date = os.date}
 local string_metatable = debug.getmetatable("")
 if string_metatable ~= nil then string_metatable.__index = nil end
-debug.sethook(function() error("the script ran past its time budget", 2) end, "", %d)
+debug.sethook(function() error("the script ran past its time budget", 2) end, "", BUDGET)
 string, math, io, coroutine, utf8, bit32, python, jit, ffi = nil, nil, nil, nil, nil, nil, nil, nil, nil
 os = safe_os
 package.loaded.string, package.loaded.math, package.loaded.io = nil, nil, nil
 package.loaded.coroutine, package.loaded.os, package.loaded.debug = nil, safe_os, nil
 debug = nil
-""" % INSTRUCTION_BUDGET
+""".replace("BUDGET", str(INSTRUCTION_BUDGET))
 
 
 class LuaScriptError(Exception):
@@ -107,6 +108,11 @@ def _to_lua(runtime: Any, value: Any) -> Any:
                 table[index] = _to_lua(runtime, item)
                 index += 1
         return table
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**53:
+        return float(value)  # float64, as every number is in gopher-lua
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        # gopher-lua numbers are float64 printed without ".0" when integral; Lua 5.4 needs an integer for that.
+        return int(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     raise TypeError(f"not a JSON value: {type(value).__name__}")

@@ -212,3 +212,19 @@ def test_pin_images_refuses_unknown_containers(deployment: dict[str, Any], pins:
     with pytest.raises(DeploymentError) as caught:
         pin_images(deployment, pins)
     assert fragment in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("services", "unpinned"),
+    [
+        ({"a": {"image": "r.example/x@sha256:" + "0" * 64}}, []),
+        ({"a": {"image": "r.example/x:1.0"}}, ["a"]),
+        ({"a": {"image": "r.example/x:1.0@sha256:" + "0" * 64}, "b": {}}, ["b"]),
+        ({"b": {"image": None}, "a": {"image": "x"}}, ["a", "b"]),
+        ({"a": "not an object"}, ["a"]),
+    ],
+)
+def test_unpinned_containers_are_named(services: dict[str, Any], unpinned: list[str]) -> None:
+    from horizon_publisher.desired.deployment import unpinned_containers
+
+    assert unpinned_containers({"services": services}) == unpinned

@@ -206,3 +206,32 @@ def test_api_errors_never_carry_the_token_into_conditions() -> None:
     message = ctx.progress.results[-1].condition.message
     assert "s3cr3t-token-value" not in message
     assert ctx.progress.results[-1].condition.reason == "KubernetesAPIError"
+
+
+OTHERS = {
+    "metadata": {
+        "labels": {
+            "app.kubernetes.io/managed-by": "horizon-publisher",
+            "edge.horizon.dev/owner-namespace": "team-b",
+            "edge.horizon.dev/owner-name": "theirs",
+        }
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("other_image_exists", "expected"),
+    [(True, ("False", "NamespaceNotOwned")), (False, ("True", "Adopted"))],
+)
+def test_adoption_never_takes_a_project_another_live_image_holds(
+    other_image_exists: bool, expected: tuple[str, str]
+) -> None:
+    objects: dict[tuple[str, str | None, str], dict[str, Any]] = {("namespaces", None, "p1"): OTHERS}
+    if other_image_exists:
+        objects[("edgeserviceimages", "team-b", "theirs")] = {"metadata": {"name": "theirs"}}
+    kube = FakeKube({ROUTES, REGISTRY_CONFIGS}, objects)
+    result = steps.project_step(context(kube, adoptExistingNamespace=True))
+    assert (result.condition.status, result.condition.reason) == expected
+    if other_image_exists:
+        assert "team-b/theirs" in result.condition.message
+        assert kube.patches == []  # its labels are left alone

@@ -27,7 +27,7 @@ def test_a_wait_stops_later_steps_and_asks_for_a_retry() -> None:
     assert not progress.add(waiting("B", "WaitingForX", "x is coming", 2.0))
     outcome = progress.outcome(BODY, now=NOW)
     by_type = {c.type: c for c in outcome.conditions}
-    assert (by_type["Ready"].status, by_type["Ready"].reason) == ("False", "WaitingForX")
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == ("Unknown", "WaitingForX")  # in flight, not failed
     assert (by_type["C"].status, by_type["C"].message) == ("Unknown", "waiting for B")
     assert outcome.retry_after == 2.0
     assert outcome.events == []  # waiting is not news

@@ -45,6 +45,7 @@ ROLE_BINDINGS = Resource("rbac.authorization.k8s.io", "v1", "rolebindings")
 ROUTES = Resource("route.openshift.io", "v1", "routes")
 PROJECT_REQUESTS = Resource("project.openshift.io", "v1", "projectrequests", namespaced=False)
 REGISTRY_CONFIGS = Resource("imageregistry.operator.openshift.io", "v1", "configs", namespaced=False)
+SERVICE_IMAGES = Resource("edge.horizon.dev", "v1alpha1", "edgeserviceimages")
 
 
 class KubeError(Exception):

@@ -160,3 +160,15 @@ def pin_images(deployment: Mapping[str, Any], pinned: Mapping[str, str]) -> dict
             raise DeploymentError(f"deployment.services.{container}: no such container (containers: {known})")
         service["image"] = image
     return result
+
+
+def unpinned_containers(deployment: Mapping[str, Any]) -> list[str]:
+    """Containers whose image names no digest: a node would run whatever the tag points at, unsigned."""
+    services = deployment.get("services")
+    if not isinstance(services, Mapping):
+        return []
+    return sorted(
+        str(name)
+        for name, service in services.items()
+        if not (isinstance(service, Mapping) and "@sha256:" in str(service.get("image") or ""))
+    )

@@ -22,6 +22,7 @@ from horizon_publisher.clients.kube import (
     ROUTES,
     SECRETS,
     SERVICE_ACCOUNTS,
+    SERVICE_IMAGES,
     Kube,
     KubeError,
     Resource,
@@ -211,6 +212,13 @@ def project_step(ctx: Context) -> StepResult:
     registry["namespaceCreated"] = desired.created_by_us(existing)
     if ctx.owner.owns(existing):
         return ok("ProjectReady", "Exists", f"project {project} is ours")
+    holder = _other_holder(ctx, existing)
+    if holder is not None:  # adoption takes unowned projects only, never another image's
+        return failed(
+            "ProjectReady",
+            "NamespaceNotOwned",
+            f"namespace {project} belongs to EdgeServiceImage {holder}; choose another project",
+        )
     if ctx.openshift.get("adoptExistingNamespace"):
         _label(ctx, project)
         return ok("ProjectReady", "Adopted", f"existing namespace {project} adopted (adoptExistingNamespace)")
@@ -220,6 +228,17 @@ def project_step(ctx: Context) -> StepResult:
         f"namespace {project} exists and was not created by horizon-publisher for this EdgeServiceImage; "
         "set spec.registry.openshift.adoptExistingNamespace: true to use it",
     )
+
+
+def _other_holder(ctx: Context, namespace: Mapping[str, Any]) -> str | None:
+    """NAMESPACE/NAME of another EdgeServiceImage that still exists and labels ``namespace`` as its own."""
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    if labels.get(desired.MANAGED_BY) != desired.OPERATOR or not labels.get(desired.OWNER_NAME):
+        return None
+    owner_namespace, owner_name = str(labels.get(desired.OWNER_NAMESPACE)), str(labels[desired.OWNER_NAME])
+    if ctx.kube.get(SERVICE_IMAGES, owner_namespace, owner_name) is None:
+        return None  # its image is gone (the project is always kept): free to adopt
+    return f"{owner_namespace}/{owner_name}"
 
 
 def _label(ctx: Context, project: str, extra: Mapping[str, str] | None = None) -> None:

@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint, ExchangeError
-from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS, Kube, KubeError, Resource
+from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS, SERVICE_IMAGES, Kube, KubeError
 from horizon_publisher.clients.registry import RegistryEndpoint, RegistryError
 from horizon_publisher.conditions import timestamp
 from horizon_publisher.desired import exchange_bodies
-from horizon_publisher.desired.deployment import DeploymentError, deployment_string, pin_images
+from horizon_publisher.desired.deployment import DeploymentError, deployment_string, pin_images, unpinned_containers
 from horizon_publisher.desired.kube_objects import Owner, read_docker_config
 from horizon_publisher.horizon_files import (
     HorizonFilesError,
@@ -45,7 +45,6 @@ from horizon_publisher.signing import (
     signature_still_valid,
 )
 
-SERVICE_IMAGES = Resource("edge.horizon.dev", "v1alpha1", "edgeserviceimages")
 ExchangeFactory = Callable[[ExchangeEndpoint], ExchangeClient]
 
 
@@ -129,9 +128,18 @@ def signed_step(ctx: PublicationContext) -> StepResult:
     for arch, arch_definition in ctx.definitions.items():
         pinned = {c: image.digests[arch] for image in ctx.images for c in image.containers}
         try:
-            deployment = deployment_string(pin_images(arch_definition.deployment, pinned))
+            pinned_deployment = pin_images(arch_definition.deployment, pinned)
+            deployment = deployment_string(pinned_deployment)
         except DeploymentError as error:
             return failed("Signed", "ContainerNotFound", str(error))
+        unpinned = unpinned_containers(pinned_deployment)
+        if unpinned:
+            return failed(
+                "Signed",
+                "UnpinnedImage",
+                f"container(s) {', '.join(unpinned)} name no image digest: list them in spec.imageRefs[].containers "
+                "or write HOST/PATH@sha256:... in the deployment (nothing unpinned is signed)",
+            )
         service_id = ctx.exchange.service_id(arch_definition.url, arch_definition.version, arch)
         ctx.service_ids[arch] = service_id
         # On an Exchange error: sign afresh; ServicePublished reads again and reports the answer.

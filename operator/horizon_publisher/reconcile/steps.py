@@ -55,8 +55,10 @@ class Progress:
         ]
         if blocker is None:
             ready = Condition(READY, "True", "Reconciled", "")
-        else:
-            ready = Condition(READY, "False", blocker.reason, f"{blocker.type}: {blocker.message}")
+        else:  # an in-flight step (waiting on someone) leaves Ready Unknown, a failed one makes it False
+            in_flight = blocker.status == "Unknown"
+            message = f"{blocker.type}: {blocker.message}"
+            ready = Condition(READY, "Unknown" if in_flight else "False", blocker.reason, message)
         updates = [ready, *reached.values(), *rest]
         kept = [c for c in before if c.type in self.condition_types]
         after = merge(kept, updates, generation=generation, now=now)

@@ -2,7 +2,7 @@
 -- It reads what the operator writes: status.observedGeneration and the Ready condition
 -- (docs/crd-reference.md). Argo CD runs argocd-cm scripts in gopher-lua (Lua 5.1) with only the base,
 -- table and a safe os library, so this script calls no library function (no string.*, no math.*).
--- deploy/argocd/argocd-cm-patch.yaml embeds this file verbatim: edit it here, then run
+-- deploy/argocd/argocd-cm-patch.yaml and argocd-cr-patch.yaml embed this file verbatim: edit it here, run
 --   .venv/bin/python -m tests.gitops.argocd_snippets
 
 -- What a Ready=False reason means. Degraded: a person must change the spec, a referenced Secret or
