@@ -3,8 +3,11 @@ scripts/make_bundle.py and tests/deploy/measure_resources.py)."""
 
 from __future__ import annotations
 
+import copy
+import os
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +39,17 @@ def kustomizations() -> list[Path]:
 
 
 def render(directory: Path) -> list[JSON]:
-    """``kubectl kustomize DIR`` (kubectl's embedded kustomize, offline), parsed."""
+    """``kubectl kustomize DIR`` (kubectl's embedded kustomize, offline), parsed; a fresh copy each call."""
+    return copy.deepcopy(_render(directory.resolve()))
+
+
+def relative_to(directory: Path, start: Path) -> str:
+    """Kustomize refuses absolute paths to other kustomizations; a relative one may leave the root."""
+    return os.path.relpath(directory, start)
+
+
+@cache
+def _render(directory: Path) -> list[JSON]:
     kubectl = shutil.which("kubectl")
     assert kubectl, "kubectl is required (scripts/setup.sh installs it)"
     result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, check=False)

@@ -56,6 +56,11 @@ def image(i: int) -> dict[str, Any]:
     }
 
 
+def listed(custom: Any) -> list[dict[str, Any]]:
+    answer: dict[str, Any] = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+    return list(answer["items"])
+
+
 def credentials_ready(obj: dict[str, Any]) -> bool:
     conditions = (obj.get("status") or {}).get("conditions") or []
     return any(c["type"] == "CredentialsReady" and c["status"] == "True" for c in conditions)
@@ -88,13 +93,13 @@ def measure(n: int, resync: int, observe: float) -> dict[str, Any]:
             ready_at = None
             while time.monotonic() - start < observe:
                 if ready_at is None:
-                    items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+                    items = listed(custom)
                     if sum(credentials_ready(o) for o in items) == n:
                         ready_at = time.monotonic() - start
                 time.sleep(1.0)
             stop.set()
             sampler.join()
-            items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+            items = listed(custom)
             forbidden = Path(tracked.log).read_text(errors="replace").count("Forbidden")
             processes.stop(sandbox.state_dir, "bench-operator")
         finally:
@@ -123,5 +128,5 @@ def measure(n: int, resync: int, observe: float) -> dict[str, Any]:
 
 if __name__ == "__main__":
     args = [int(a) for a in sys.argv[1:]]
-    count, resync_seconds, observe_seconds = (args + [200, 20, 90][len(args):])[:3]
+    count, resync_seconds, observe_seconds = (args + [200, 20, 90][len(args) :])[:3]
     print(json.dumps(measure(count, resync_seconds, observe_seconds), indent=2))

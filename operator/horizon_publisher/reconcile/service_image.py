@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from horizon_publisher.clients.ibmcloud import IbmCloud
-from horizon_publisher.clients.kube import CONFIG_MAPS, NAMESPACES, ROLE_BINDINGS, SECRETS, SERVICE_ACCOUNTS, Kube
+from horizon_publisher.clients.kube import (
+    CONFIG_MAPS,
+    NAMESPACES,
+    ROLE_BINDINGS,
+    SECRETS,
+    SERVICE_ACCOUNTS,
+    Kube,
+    KubeError,
+)
 from horizon_publisher.conditions import READY
 from horizon_publisher.desired import kube_objects as desired
 from horizon_publisher.reconcile.first_look import first_look, spec_of, suspended
@@ -126,17 +134,30 @@ def finalize(body: Mapping[str, Any], kube: Kube) -> list[EventNote]:
     for resource, name in outputs:
         if owner.owns(kube.get(resource, owner.namespace, name)):
             kube.delete(resource, owner.namespace, name)
-    if not isinstance(openshift, Mapping):
-        return []
+    recorded = (body.get("status") or {}).get("registry") or {}
+    if not isinstance(openshift, Mapping) or not recorded.get("serviceAccount"):
+        return []  # nothing was made in a project (e.g. an OpenShift image on plain Kubernetes)
     project = str(openshift.get("project"))
-    account = str(openshift.get("serviceAccountName") or "edge-publisher")
-    for resource, name in (
-        (ROLE_BINDINGS, desired.role_binding_name(account)),
-        (SECRETS, desired.token_secret_name(account)),
-        (SERVICE_ACCOUNTS, account),
-    ):
-        if owner.owns(kube.get(resource, project, name)):
-            kube.delete(resource, project, name)
+    account = str(recorded.get("serviceAccount"))
+    try:
+        for resource, name in (
+            (ROLE_BINDINGS, desired.role_binding_name(account)),
+            (SECRETS, desired.token_secret_name(account)),
+            (SERVICE_ACCOUNTS, account),
+        ):
+            if owner.owns(kube.get(resource, project, name)):
+                kube.delete(resource, project, name)
+    except KubeError as error:
+        if error.status != 403:
+            raise  # kopf retries the deletion handler
+        # Waiting forever cannot help: the operator lost the right. Say what stays behind and let go.
+        return [
+            EventNote(
+                "Warning",
+                "CleanupForbidden",
+                f"could not remove the service account, role binding and token Secret in {project}: {error.message}",
+            )
+        ]
     kept = f"project {project} is kept (it may hold pushed images)"
     if not owner.owns(kube.get(NAMESPACES, None, project)):
         kept = f"namespace {project} was not ours and is untouched"

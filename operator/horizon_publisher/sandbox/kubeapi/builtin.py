@@ -32,6 +32,11 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
                  "customresourcedefinition", short_names=("crd", "crds"), categories=("api-extensions",),
                  subresources=("status",)),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, "lease"),
+    # Stored only (no controllers: no ReplicaSets, Pods or Endpoints): enough to apply an install manifest.
+    ResourceType("apps", "v1", "deployments", "Deployment", True, "deployment", short_names=("deploy",),
+                 categories=("all",), subresources=("status",)),
+    ResourceType("", "v1", "services", "Service", True, "service", short_names=("svc",), categories=("all",),
+                 subresources=("status",)),
 )  # fmt: skip
 
 # (operation-independent) normalisation + validation: (new object, old object or None) -> Status causes.
@@ -199,6 +204,8 @@ KIND_RULES: dict[tuple[str, str], KindRules] = {
     (_RBAC, "clusterrolebindings"): KindRules("path", prepare=prepare_role_binding, tracks_generation=False),
     ("apiextensions.k8s.io", "customresourcedefinitions"): KindRules(prepare=prepare_crd, tracks_generation=True),
     ("coordination.k8s.io", "leases"): KindRules(tracks_generation=False),
+    ("apps", "deployments"): KindRules(tracks_generation=True),
+    ("", "services"): KindRules("label", tracks_generation=False),
     # OpenShift kinds registered by sandbox/openshift: image stream names may contain "_" (checked there).
     ("image.openshift.io", "imagestreams"): KindRules("path", tracks_generation=True),
 }

@@ -31,6 +31,8 @@ Gaps against a real kube-apiserver 1.32:
 - Watches with ``as=Table`` (``kubectl get -w``) get plain JSON events; ``sendInitialEvents`` is ignored;
   a resourceVersion newer than the current one starts the watch "now" instead of waiting.
 - OpenAPI documents carry no schemas (``kubectl explain`` fails); built-in kinds are not schema-validated.
+- Deployments (apps/v1) and Services are stored only: no controllers make ReplicaSets, Pods, Endpoints or
+  status; a Service gets no clusterIP.
 - Authorization sees every authenticated user as allowed to read discovery and /openapi (system:discovery).
 - Field selectors: metadata.name/namespace for all kinds plus a few per built-in kind; no CRD
   ``selectableFields``.
