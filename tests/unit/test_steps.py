@@ -50,3 +50,19 @@ def test_leaving_an_invalid_spec_is_announced_once() -> None:
     progress.add(failed("A", "Broken", "it broke"))
     events = progress.outcome({**BODY, "status": {"conditions": [invalid]}}, now=NOW).events
     assert [(e.type, e.reason) for e in events] == [("Normal", "SpecAccepted"), ("Warning", "Broken")]
+
+
+def test_turning_tls_verification_off_warns_once_per_generation() -> None:
+    spec = {
+        "registry": {"generic": {"host": "r.example", "tls": {"insecureSkipTLSVerify": True}}},
+        "image": {"source": {"reference": "q.example/x:1", "tls": {"insecureSkipTLSVerify": False}}},
+    }
+    body = {"metadata": {"generation": 3}, "spec": spec, "status": {"observedGeneration": 2}}
+    progress = Progress(TYPES)
+    progress.add(ok("A", "Fine"))
+    warned = [e for e in progress.outcome(body, now=NOW).events if e.reason == "InsecureTLS"]
+    assert [(e.type, e.message.split(":")[0]) for e in warned] == [
+        ("Warning", "TLS certificate verification is off for spec.registry.generic.tls")
+    ]
+    seen = {**body, "status": {"observedGeneration": 3}}
+    assert not [e for e in Progress(TYPES).outcome(seen, now=NOW).events if e.reason == "InsecureTLS"]

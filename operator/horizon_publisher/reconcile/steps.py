@@ -64,7 +64,8 @@ class Progress:
         after = merge(kept, updates, generation=generation, now=now)
         after.sort(key=lambda c: list(self.condition_types).index(c.type))
         retries = [r.retry_after for r in self.results if r.retry_after is not None]
-        events = [e for r in self.results for e in r.events] + _failure_events(before, after)
+        events = [*insecure_tls_events(body), *(e for r in self.results for e in r.events)]
+        events += _failure_events(before, after)
         return Outcome(
             conditions=after,
             status_fields=self.status,
@@ -88,3 +89,31 @@ def _failure_events(before: Sequence[Condition], after: Sequence[Condition]) -> 
     if was is not None and was.reason == "InvalidSpec":
         notes.insert(0, EventNote("Normal", "SpecAccepted", "the spec is valid again"))
     return notes
+
+
+def insecure_tls_paths(value: Any, path: str = "spec") -> list[str]:
+    """Every ``...tls`` of the spec whose ``insecureSkipTLSVerify`` is true, as a field path."""
+    if not isinstance(value, Mapping):
+        return []
+    found = (
+        [f"{path}.tls"] if isinstance(value.get("tls"), Mapping) and value["tls"].get("insecureSkipTLSVerify") else []
+    )
+    return found + [
+        p for key, child in value.items() if key != "tls" for p in insecure_tls_paths(child, f"{path}.{key}")
+    ]
+
+
+def insecure_tls_events(body: Mapping[str, Any]) -> list[EventNote]:
+    """A Warning once per spec generation that turns TLS verification off somewhere (never silently)."""
+    paths = insecure_tls_paths(body.get("spec"))
+    metadata, status = body.get("metadata") or {}, body.get("status") or {}
+    if not paths or status.get("observedGeneration") == metadata.get("generation"):
+        return []
+    where = ", ".join(paths)
+    return [
+        EventNote(
+            "Warning",
+            "InsecureTLS",
+            f"TLS certificate verification is off for {where}: anyone on the path can impersonate that endpoint",
+        )
+    ]
