@@ -5,6 +5,7 @@ Serves: /version, /healthz, /readyz, /livez, discovery (/api, /api/v1, /apis, /a
 a minimal /openapi/v3 (/openapi/v2 is a 404, which kubectl tolerates), and the resource verbs get, list,
 watch, create, update (PUT), patch (JSON, merge, strategic), delete, deletecollection, with status
 subresources, Tables (``as=Table``), PartialObjectMetadata, dryRun and selectors.
+Sandbox-only extension: ``/_sandbox/faults`` (admin token only) arms fault rules, see :mod:`.faults`.
 
 Gaps against a real kube-apiserver 1.32:
 - Server-side apply (``application/apply-patch+yaml``) answers 415; no managedFields are kept.
@@ -30,7 +31,8 @@ Gaps against a real kube-apiserver 1.32:
   the first page's resourceVersion while it is not compacted).
 - Watches with ``as=Table`` (``kubectl get -w``) get plain JSON events; ``sendInitialEvents`` is ignored;
   a resourceVersion newer than the current one starts the watch "now" instead of waiting.
-- OpenAPI documents carry no schemas (``kubectl explain`` fails); built-in kinds are not schema-validated.
+- OpenAPI v3 documents carry the schemas of CRD-served kinds (``kubectl explain`` works for them) but none
+  for built-in kinds; /openapi/v2 is a 404; built-in kinds are not schema-validated.
 - Deployments (apps/v1) and Services are stored only: no controllers make ReplicaSets, Pods, Endpoints or
   status; a Service gets no clusterIP.
 - Authorization sees every authenticated user as allowed to read discovery and /openapi (system:discovery).
@@ -46,7 +48,7 @@ import logging
 
 from aiohttp import web
 
-from . import discovery, openapi
+from . import discovery, faults, openapi
 from .api import JSON, SYSTEM_ADMIN, ApiError, UserInfo
 from .cluster import InMemoryCluster
 from .errors import unauthorized
@@ -71,6 +73,7 @@ class ApiServer:
         self._admin_token = admin_token
         self.watches = WatchStreamer(cluster, bookmark_interval)
         self.resources = ResourceHandler(cluster, self.watches)
+        self.faults = faults.FaultInjector(lambda: cluster.resource_version)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -101,9 +104,11 @@ class ApiServer:
         if path == "/version":
             return json_response(discovery.version_info())
         user = self._authenticate(request)
-        resource_route = parse_resource_path(path)
-        if resource_route is not None:
-            return await self.resources.handle(request, resource_route, user)
+        if path == faults.PATH or path.startswith(f"{faults.PATH}/"):
+            return json_response(await self.faults.admin(request, path, user))
+        route = parse_resource_path(path)
+        if route is not None:
+            return await self.faults.serve(request, route, lambda: self.resources.handle(request, route, user))
         if request.method != "GET":
             raise _NOT_FOUND
         body = self._document(request, path)
@@ -132,6 +137,7 @@ class ApiServer:
 
     async def shutdown(self, app: web.Application) -> None:
         del app
+        self.faults.close()
         self.watches.close_all()
 
 
