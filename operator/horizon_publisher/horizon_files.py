@@ -51,12 +51,18 @@ _NAME_CHARS = frozenset("_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR
 _COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _VERSION = re.compile(r"[0-9]+(\.[0-9]+){0,2}")
 _URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:\S+")
+MAX_LISTED = 10  # variables named in one "variable without a value" message
+# Messages land in a condition (at most 32768 bytes) and quote the files: a 1 MB file must not break the status.
+MAX_MESSAGE = 4096
 
 
 class HorizonFilesError(Exception):
     """``reason`` is the Signed condition's reason; ``message`` names the file and the problem."""
 
     def __init__(self, reason: str, message: str) -> None:
+        if len(message) > MAX_MESSAGE:  # keep both ends: the file and field first, the rule broken last
+            half = MAX_MESSAGE // 2 - 1
+            message = f"{message[:half]}…{message[-half:]}"
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -266,8 +272,11 @@ def _missing_error(
 ) -> HorizonFilesError:
     where: dict[str, str] = {}
     for name, pos in missing:
-        where.setdefault(name, _line_column(original, _origin(comments, pos)[0]))
+        if name not in where and len(where) < MAX_LISTED:
+            where[name] = _line_column(original, _origin(comments, pos)[0])
+    others = len({name for name, _ in missing}) - len(where)
     listed = "; ".join(f'"{n}" at {w}' for n, w in where.items())
+    listed += f" and {others} more" if others else ""
     return _fail(
         key,
         f"variable without a value: {listed}. Set it in hzn.json MetadataVars or "

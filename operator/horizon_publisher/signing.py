@@ -27,7 +27,7 @@ import binascii
 import hashlib
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -73,11 +73,20 @@ class SigningKeyError(Exception):
 
 @dataclass(frozen=True)
 class SigningKey:
-    """A loaded signing key: the private key, its PKIX public PEM (what is uploaded) and its certificate."""
+    """A signing key: its PKIX public PEM (what is uploaded), its certificate, and the private key, which is
+    parsed from its PEM only when a signature is made (``private_key``), never just to check one."""
 
-    private_key: rsa.RSAPrivateKey = field(repr=False, compare=False)
+    public_key: rsa.RSAPublicKey = field(repr=False, compare=False)
     public_pem: str = field(repr=False)
     certificate_pem: str | None = field(default=None, repr=False)
+    private_loader: Callable[[], rsa.RSAPrivateKey] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The private key, loaded now (and checked against the public key) if it was not yet."""
+        if self.private_loader is None:
+            raise _invalid("no private key")
+        return self.private_loader()
 
     @property
     def key_id(self) -> str:
@@ -87,13 +96,17 @@ class SigningKey:
         agent needs to pick up a key file (it appends one otherwise), and the id is a single URL-safe
         path segment as the Exchange requires.
         """
-        spki = self.private_key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return f"{KEY_ID_PREFIX}{hashlib.sha256(spki).hexdigest()[:16]}.pem"
+        return f"{KEY_ID_PREFIX}{hashlib.sha256(_spki_der(self.public_key)).hexdigest()[:16]}.pem"
 
     def __repr__(self) -> str:
         return f"SigningKey(key_id={self.key_id!r}, certificate={self.certificate_pem is not None})"
+
+
+class GeneratedKeyError(SigningKeyError, ValueError):
+    """``spec.signing.generatedKey`` asks for a key the generator (and hzn, and agents) refuse."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(SIGNING_KEY_INVALID, message)
 
 
 def _invalid(message: str) -> SigningKeyError:
@@ -160,8 +173,9 @@ def _load_private_key(private_pem: str) -> rsa.RSAPrivateKey:
     return private_key
 
 
-def _matching_certificate_pem(public_or_cert_pem: str, public_key: rsa.RSAPublicKey) -> str | None:
-    """The certificate (normalised PEM) if the text is one, None if it is a PKIX key; either must match."""
+def _matching_certificate_pem(public_or_cert_pem: str, public_key: rsa.RSAPublicKey, now: datetime) -> str | None:
+    """The certificate (normalised PEM) if the text is one, None if it is a PKIX key; either must match, and a
+    certificate must be one the agent accepts (users import it with ``hzn key import``)."""
     block = _first_pem_block(public_or_cert_pem)
     if block is None:
         raise _invalid("the public key/certificate is not PEM")
@@ -171,6 +185,9 @@ def _matching_certificate_pem(public_or_cert_pem: str, public_key: rsa.RSAPublic
         given = certificate.public_key()
         if not isinstance(given, rsa.RSAPublicKey) or _spki_der(given) != _spki_der(public_key):
             raise _invalid("the certificate does not belong to the private key")
+        problem = _certificate_problem(certificate, now)
+        if problem is not None:
+            raise _invalid(f"{problem}: edge agents refuse it; renew it (hzn key create) or give a PKIX 'PUBLIC KEY'")
         return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
     pkix = _pkix_public_key(der)
     if pkix is None:
@@ -182,21 +199,69 @@ def _matching_certificate_pem(public_or_cert_pem: str, public_key: rsa.RSAPublic
     return None
 
 
-def load_signing_key(private_pem: str, public_or_cert_pem: str | None) -> SigningKey:
+def load_signing_key(private_pem: str, public_or_cert_pem: str | None, *, now: datetime | None = None) -> SigningKey:
     """Load an RSA private key (PKCS#1 or PKCS#8 PEM, unencrypted) and check its certificate/public key.
 
     ``public_or_cert_pem`` may be a certificate (as ``hzn key create`` writes), a PKIX ``PUBLIC KEY``,
-    or None (then only the derived public key is kept). It must hold the same public key. Agent rules on
-    the certificate (expiry, key usage) are not enforced here: see ``key_or_certificate_problem``.
+    or None (then only the derived public key is kept). It must hold the same public key, and a
+    certificate must pass the agent's rules at ``now`` (default: the current time): not expired, not
+    valid for over 3653 days, keyUsage exactly digitalSignature, not a CA, self-issued.
     Raises ``SigningKeyError`` (reason ``SigningKeyInvalid``).
     """
     private_key = _load_private_key(private_pem)
     public_key = private_key.public_key()
-    public_pem = public_key.public_bytes(
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    certificate_pem = (
+        None if public_or_cert_pem is None else _matching_certificate_pem(public_or_cert_pem, public_key, moment)
+    )
+    return SigningKey(public_key, _public_pem(public_key), certificate_pem, lambda: private_key)
+
+
+def load_signing_key_lazily(
+    read_private_pem: Callable[[], str], public_or_cert_pem: str | None, *, now: datetime | None = None
+) -> SigningKey:
+    """Like :func:`load_signing_key`, but with a certificate or public key at hand the private key is read
+    (``read_private_pem``) and parsed only when :attr:`SigningKey.private_key` is first used, i.e. when a
+    deployment must be signed; it must then match the public key (else ``SigningKeyInvalid``)."""
+    if public_or_cert_pem is None:
+        return load_signing_key(read_private_pem(), None, now=now)
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    public_key, certificate_pem = _public_side(public_or_cert_pem, moment)
+    loaded: list[rsa.RSAPrivateKey] = []
+
+    def private() -> rsa.RSAPrivateKey:
+        if not loaded:
+            private_key = _load_private_key(read_private_pem())
+            if _spki_der(private_key.public_key()) != _spki_der(public_key):
+                what = "certificate" if certificate_pem else "public key"
+                raise _invalid(f"the {what} does not belong to the private key")
+            loaded.append(private_key)
+        return loaded[0]
+
+    return SigningKey(public_key, _public_pem(public_key), certificate_pem, private)
+
+
+def _public_pem(public_key: rsa.RSAPublicKey) -> str:
+    return public_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode("ascii")
-    certificate_pem = None if public_or_cert_pem is None else _matching_certificate_pem(public_or_cert_pem, public_key)
-    return SigningKey(private_key, public_pem, certificate_pem)
+
+
+def _public_side(public_or_cert_pem: str, moment: datetime) -> tuple[rsa.RSAPublicKey, str | None]:
+    """The RSA public key in a certificate (checked as the agent checks it) or a PKIX PEM, and the
+    certificate's normalised PEM (None for a bare key)."""
+    block = _first_pem_block(public_or_cert_pem)
+    if block is None:
+        raise _invalid("the public key/certificate is not PEM")
+    label, _, der = block
+    certificate = _certificate(der)
+    key = certificate.public_key() if certificate is not None else _pkix_public_key(der)
+    if not isinstance(key, rsa.RSAPublicKey):
+        if label == "RSA PUBLIC KEY":
+            raise _invalid("PKCS#1 'RSA PUBLIC KEY' PEM is refused by Horizon; provide a certificate or 'PUBLIC KEY'")
+        raise _invalid("the public key is neither an X.509 certificate nor a PKIX RSA 'PUBLIC KEY'")
+    # The same checks load_signing_key makes, against the key itself.
+    return key, _matching_certificate_pem(public_or_cert_pem, key, moment)
 
 
 def _name_attribute(oid: x509.ObjectIdentifier, value: str) -> x509.NameAttribute[str]:
@@ -221,15 +286,18 @@ def generate_signing_key(
     SHA256WithRSA; no other extension (Go adds a subject key id only to CA certificates).
     """
     if bits < MIN_KEY_BITS:
-        raise ValueError(f"key length {bits} is below the minimum {MIN_KEY_BITS}")
+        raise GeneratedKeyError(f"generated key: {bits} bits is below the minimum {MIN_KEY_BITS}")
     if not common_name:
-        raise ValueError("common_name must not be empty: the agent refuses a certificate without an issuer CN")
+        raise GeneratedKeyError("generated key: the common name must not be empty (agents refuse no issuer CN)")
     if len(common_name) > MAX_COMMON_NAME:  # RFC 5280 ub-common-name; Go would not check, cryptography does
-        raise ValueError(f"common_name must be at most {MAX_COMMON_NAME} characters")
+        raise GeneratedKeyError(f"generated key: the common name must be at most {MAX_COMMON_NAME} characters")
     if validity_days < 1:
-        raise ValueError("validity_days must be at least 1")
+        raise GeneratedKeyError("generated key: validity_days (validityDays) must be at least 1")
     if timedelta(days=validity_days) + NOT_BEFORE_BUFFER > MAX_CERT_VALIDITY:
-        raise ValueError(f"validity_days must be below {MAX_CERT_VALIDITY.days} (hzn and the agent refuse longer)")
+        raise GeneratedKeyError(
+            f"generated key: validity_days (validityDays) must be below {MAX_CERT_VALIDITY.days}: it starts 12 h early "
+            f"and hzn and the agent refuse one valid for over {MAX_CERT_VALIDITY.days} days"
+        )
     moment = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
 
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
@@ -389,4 +457,4 @@ def signature_still_valid(deployment: str, signature: str | None, key: SigningKe
     if not signature:
         return False
     decoded = _decode_signature(signature)
-    return decoded is not None and _pss_valid(key.private_key.public_key(), decoded, deployment)
+    return decoded is not None and _pss_valid(key.public_key, decoded, deployment)

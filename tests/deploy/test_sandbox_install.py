@@ -111,6 +111,7 @@ def test_role_binding_in_an_adopted_namespace_needs_only_the_bind_rule(installed
     namespace, project = "deploy-adopter", "deploy-adopted-images"
     installed.sandbox.ensure_namespace(namespace)
     installed.sandbox.ensure_namespace(project)
+    installed.sandbox.kubectl("label", "namespace", project, f"edge.horizon.dev/adoptable-by={namespace}")
     image = {
         "apiVersion": "edge.horizon.dev/v1alpha1", "kind": "EdgeServiceImage",
         "metadata": {"name": "adopted", "namespace": namespace},

@@ -324,9 +324,21 @@ def test_existing_namespace_is_not_taken_over_without_consent(cluster: Cluster) 
     assert untouched is not None
     assert "app.kubernetes.io/managed-by" not in (untouched["metadata"].get("labels") or {})
 
-    # Consent given: the same namespace is used.
+    # The flag alone is not consent: the namespace's side must label it for this namespace.
     cluster.apply(
         service_image("adopt", namespace, project, {"registry": {"openshift": {"adoptExistingNamespace": True}}})
+    )
+    still = cluster.wait_until(
+        namespace,
+        "adopt",
+        lambda r: "adoptable-by" in condition(r, "ProjectReady").get("message", ""),
+        "a refusal that says how to consent",
+    )
+    assert condition(still, "ProjectReady")["reason"] == "NamespaceNotOwned"
+    assert not cluster.kube.exists(service_account_path(project, "edge-publisher"))
+    # Consent given: the same namespace is used.
+    cluster.kube.merge_patch(
+        namespace_path(project), {"metadata": {"labels": {"edge.horizon.dev/adoptable-by": namespace}}}
     )
     adopted = cluster.wait_condition(namespace, "adopt", "CredentialsReady", "True")
     assert condition(adopted, "ProjectReady")["status"] == "True"

@@ -137,7 +137,10 @@ def test_missing_openshift_api_names_it() -> None:
             False,
         ),
         ({}, False, ("False", "NamespaceNotOwned"), False),
-        ({"edge.horizon.dev/owner-name": "other"}, True, ("True", "Adopted"), False),
+        ({"edge.horizon.dev/owner-name": "other"}, True, ("False", "NamespaceNotOwned"), False),  # no consent
+        ({"edge.horizon.dev/adoptable-by": "elsewhere"}, True, ("False", "NamespaceNotOwned"), False),
+        ({"edge.horizon.dev/adoptable-by": "team"}, True, ("True", "Adopted"), False),
+        ({"edge.horizon.dev/adoptable-by": "team"}, False, ("False", "NamespaceNotOwned"), False),
     ],
 )
 def test_project_step_never_takes_over_without_the_flag(
@@ -211,6 +214,7 @@ def test_api_errors_never_carry_the_token_into_conditions() -> None:
 OTHERS = {
     "metadata": {
         "labels": {
+            "edge.horizon.dev/adoptable-by": "team",  # consent alone never frees a live image's project
             "app.kubernetes.io/managed-by": "horizon-publisher",
             "edge.horizon.dev/owner-namespace": "team-b",
             "edge.horizon.dev/owner-name": "theirs",

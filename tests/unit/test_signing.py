@@ -22,6 +22,7 @@ from horizon_publisher.signing import (
     generate_signing_key,
     key_or_certificate_problem,
     load_signing_key,
+    load_signing_key_lazily,
     sign,
     signature_still_valid,
     verify,
@@ -240,7 +241,7 @@ def test_go_bogus_vector_fails_alone_but_any_key_passes() -> None:
 
 
 def test_go_written_key_and_certificate_load_and_verify() -> None:
-    key = load_signing_key(GO_PRIVATE_KEY, GO_CERTIFICATE)
+    key = load_signing_key(GO_PRIVATE_KEY, GO_CERTIFICATE, now=IN_GO_CERT_VALIDITY)
     signature = sign("somecontent", key)
     assert verify("somecontent", signature, GO_CERTIFICATE, now=IN_GO_CERT_VALIDITY)
     assert not verify("somecontent", signature, GO_CERTIFICATE, now=datetime(2027, 12, 1, tzinfo=UTC))  # expired
@@ -522,3 +523,35 @@ def test_zero_or_negative_serials_are_refused(key: SigningKey, serial_byte: byte
         found = key_or_certificate_problem(pem, now=NOW)
     assert found is not None
     assert "serial number" in found
+
+
+# --- the private key is read only to sign ----------------------------------------------------------------------
+
+
+def test_lazy_key_reads_the_private_pem_only_when_signing(generated: tuple[str, str]) -> None:
+    private_pem, certificate_pem = generated
+    reads: list[int] = []
+
+    def read() -> str:
+        reads.append(1)
+        return private_pem
+
+    lazy = load_signing_key_lazily(read, certificate_pem)
+    eager = load_signing_key(private_pem, certificate_pem)
+    assert (lazy.key_id, lazy.public_pem, lazy.certificate_pem) == (
+        eager.key_id,
+        eager.public_pem,
+        eager.certificate_pem,
+    )
+    assert signature_still_valid(DEPLOYMENT, sign(DEPLOYMENT, eager), lazy)
+    assert reads == []  # checking a stored signature needs the public half only
+    assert verify(DEPLOYMENT, sign(DEPLOYMENT, lazy), certificate_pem, now=NOW)
+    sign(DEPLOYMENT, lazy)
+    assert reads == [1]  # read once, then kept for this pass
+
+
+def test_lazy_key_refuses_a_private_key_of_another_pair_at_signing(generated: tuple[str, str]) -> None:
+    other_private, _ = generate_signing_key(bits=2048, organization="O", common_name="other", now=NOW)
+    lazy = load_signing_key_lazily(lambda: other_private, generated[1])
+    with pytest.raises(SigningKeyError, match="does not belong to the private key"):
+        sign(DEPLOYMENT, lazy)

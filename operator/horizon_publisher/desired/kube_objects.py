@@ -18,6 +18,8 @@ OWNER_NAME = f"{GROUP}/owner-name"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 # Set only on namespaces the operator created (not on adopted ones): status.registry.namespaceCreated.
 CREATED_LABEL = f"{GROUP}/created"
+# Set by whoever controls an existing namespace to let EdgeServiceImages of one namespace adopt it.
+ADOPTABLE_BY_LABEL = f"{GROUP}/adoptable-by"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,9 @@ from horizon_publisher.reconcile.outcome import EventNote, Outcome
 from horizon_publisher.validation import Problem
 
 INVALID_SPEC = "InvalidSpec"
+# A condition message may hold 32768 bytes; a spec with 128 bad container names makes far more problems.
+MAX_PROBLEMS = 10
+MAX_MESSAGE = 4096
 
 
 def first_look(
@@ -30,7 +33,7 @@ def first_look(
     before = parse_conditions(_obj(body.get("status")).get("conditions"))
     kept = [c for c in before if c.type in condition_types]
     if problems:
-        message = "; ".join(str(problem) for problem in problems)
+        message = problems_message(problems)
         ready = Condition(READY, "False", INVALID_SPEC, message)
         rest = [
             Condition(t, "Unknown", INVALID_SPEC, "waiting for a valid spec") for t in condition_types if t != READY
@@ -45,6 +48,15 @@ def first_look(
     after = merge(kept, [ready, *rest], generation=generation, now=now)
     after.sort(key=lambda condition: condition_types.index(condition.type))
     return Outcome(conditions=after, events=_events(before, after))
+
+
+def problems_message(problems: Sequence[Problem]) -> str:
+    """The first problems, joined, within a size a status (and an Event) always takes."""
+    shown = "; ".join(str(problem) for problem in problems[:MAX_PROBLEMS])
+    if len(shown) > MAX_MESSAGE:
+        shown = shown[: MAX_MESSAGE - 1] + "…"
+    hidden = len(problems) - MAX_PROBLEMS
+    return f"{shown}; and {hidden} more problem(s)" if hidden > 0 else shown
 
 
 def suspended(body: Mapping[str, Any], *, condition_types: Sequence[str], now: datetime) -> Outcome:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS
+from horizon_publisher.clients.registry_auth_client import check_ca_pem
 from horizon_publisher.desired import kube_objects as desired
 from horizon_publisher.reconcile.openshift_image import (
     Context,
@@ -65,6 +66,11 @@ def read_ca(ctx: Context, ref: Mapping[str, Any], condition_type: str) -> str | 
         return failed(condition_type, "CANotFound", f"{kind} {name} has no key {key}", 30.0)
     if "-----BEGIN CERTIFICATE-----" not in raw:
         return failed(condition_type, "CAInvalid", f"{kind} {name} key {key} holds no PEM certificate", 30.0)
+    try:
+        check_ca_pem(str(raw))  # the markers alone prove nothing: the certificates must load
+    except ValueError as error:
+        message = f"{kind} {name} key {key} holds no usable certificate: {error}"
+        return failed(condition_type, "CAInvalid", message, 30.0)
     return str(raw)
 
 

@@ -39,6 +39,7 @@ INGRESS_CA = ("openshift-config-managed", "default-ingress-cert", "ca-bundle.crt
 ROUTE_POLL = 2.0
 TOKEN_POLL = 1.0
 RENEW_AT = 2 / 3  # of a rotating token's lifetime
+PROJECT_DESCRIPTION = "openshift.io/description"  # OpenShift copies a ProjectRequest's description here
 
 RegistryFactory = Callable[[RegistryEndpoint], RegistryClient]
 
@@ -202,6 +203,7 @@ def project_step(ctx: Context) -> StepResult:
     if existing is None:
         if ctx.kube.serves(PROJECT_REQUESTS):
             ctx.kube.create(PROJECT_REQUESTS, None, desired.project_request(project, ctx.owner))
+            registry["namespaceCreated"] = True  # in the status even if the labelling fails: the next pass ends it
             _label(ctx, project, {desired.CREATED_LABEL: "true"})
         else:
             ctx.kube.create(NAMESPACES, None, desired.namespace(project, ctx.owner))
@@ -210,7 +212,11 @@ def project_step(ctx: Context) -> StepResult:
     if (existing.get("metadata") or {}).get("deletionTimestamp"):
         return waiting("ProjectReady", "NamespaceTerminating", f"namespace {project} is being deleted", 5.0)
     registry["namespaceCreated"] = desired.created_by_us(existing)
-    if ctx.owner.owns(existing):
+    ours = ctx.owner.owns(existing)
+    if not ours and _unlabelled_request_of_ours(ctx, existing):
+        registry["namespaceCreated"] = ours = True  # before the patch: should it fail again, the next pass retries
+        _label(ctx, project, {desired.CREATED_LABEL: "true"})
+    if ours:
         return ok("ProjectReady", "Exists", f"project {project} is ours")
     holder = _other_holder(ctx, existing)
     if holder is not None:  # adoption takes unowned projects only, never another image's
@@ -219,14 +225,36 @@ def project_step(ctx: Context) -> StepResult:
             "NamespaceNotOwned",
             f"namespace {project} belongs to EdgeServiceImage {holder}; choose another project",
         )
-    if ctx.openshift.get("adoptExistingNamespace"):
+    consent = ((existing.get("metadata") or {}).get("labels") or {}).get(desired.ADOPTABLE_BY_LABEL)
+    if ctx.openshift.get("adoptExistingNamespace") and consent == ctx.owner.namespace:
         _label(ctx, project)
         return ok("ProjectReady", "Adopted", f"existing namespace {project} adopted (adoptExistingNamespace)")
+    # Adopting gives a service account edit rights there: the namespace's side must consent, or any tenant
+    # could reach into any namespace through the operator.
     return failed(
         "ProjectReady",
         "NamespaceNotOwned",
-        f"namespace {project} exists and was not created by horizon-publisher for this EdgeServiceImage; "
-        "set spec.registry.openshift.adoptExistingNamespace: true to use it",
+        f"namespace {project} exists and was not created by horizon-publisher for this EdgeServiceImage; to use "
+        f"it, set spec.registry.openshift.adoptExistingNamespace: true here and have someone with rights on "
+        f"{project} label it {desired.ADOPTABLE_BY_LABEL}={ctx.owner.namespace}",
+    )
+
+
+def _unlabelled_request_of_ours(ctx: Context, namespace: Mapping[str, Any]) -> bool:
+    """Our ProjectRequest made this project but labelling it failed (a 409 or 5xx on the patch).
+
+    The status of that pass says we created it, and the namespace carries our request's description and
+    nobody's labels. (A crash between the two requests leaves no status behind: that needs our identity
+    compared with the namespace's openshift.io/requester; see docs/reliability.md.)
+    """
+    recorded = ctx.status.get("registry") or {}
+    metadata = namespace.get("metadata") or {}
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
+    return (
+        recorded.get("namespace") == ctx.project
+        and recorded.get("namespaceCreated") is True
+        and not labels.get(desired.MANAGED_BY)
+        and annotations.get(PROJECT_DESCRIPTION) == desired.project_request(ctx.project, ctx.owner)["description"]
     )
 
 

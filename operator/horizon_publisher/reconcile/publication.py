@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +19,9 @@ from horizon_publisher.reconcile.outcome import EventNote, Outcome
 from horizon_publisher.reconcile.publication_steps import ExchangeFactory, PublicationContext, run_publication
 from horizon_publisher.reconcile.steps import Progress, failed
 from horizon_publisher.validation import check_publication
+
+CREDENTIALS_NOT_FOUND = "ExchangeCredentialsNotFound"
+TLS_ERROR = "ExchangeTLSError"
 
 
 def condition_types(spec: Mapping[str, Any]) -> tuple[str, ...]:
@@ -45,40 +50,74 @@ def _owner(body: Mapping[str, Any]) -> Owner:
     return Owner(str(metadata.get("namespace")), str(metadata.get("name")), str(metadata.get("uid")))
 
 
-def exchange_endpoint(spec: Mapping[str, Any], namespace: str, kube: Kube) -> ExchangeEndpoint | str:
-    """The Exchange endpoint with its credentials from the referenced Secret, or why it cannot be built."""
+@dataclass(frozen=True)
+class EndpointProblem:
+    """Why the Exchange endpoint cannot be built: a ServicePublished reason and a message naming the object."""
+
+    reason: str
+    message: str
+
+
+def exchange_endpoint(spec: Mapping[str, Any], namespace: str, kube: Kube) -> ExchangeEndpoint | EndpointProblem:
+    """The Exchange endpoint with its credentials (and CA) from the referenced objects, or why it cannot be built."""
     exchange = spec.get("exchange") or {}
     ref = exchange.get("credentialsSecretRef") or {}
+    name = ref.get("name")
     secret = kube.get(SECRETS, namespace, str(ref.get("name")))
     if secret is None:
-        return f"secret {ref.get('name')} (Exchange credentials) does not exist"
+        return EndpointProblem(CREDENTIALS_NOT_FOUND, f"secret {name} (Exchange credentials) does not exist")
     data = secret.get("data") or {}
     user_key, password_key = str(ref.get("usernameKey") or "username"), str(ref.get("passwordKey") or "password")
     if user_key not in data or password_key not in data:
-        return f"secret {ref.get('name')} lacks key {user_key} or {password_key}"
+        return EndpointProblem(CREDENTIALS_NOT_FOUND, f"secret {name} lacks key {user_key} or {password_key}")
+    username, password = _text(data[user_key]), _text(data[password_key])
+    if username is None or password is None:
+        problem = f"secret {name} key {user_key} or {password_key} is not UTF-8 text"
+        return EndpointProblem(CREDENTIALS_NOT_FOUND, problem)
     tls = exchange.get("tls") or {}
     ca_pem = _ca(tls.get("caRef"), namespace, kube)
+    if isinstance(ca_pem, EndpointProblem):
+        return ca_pem
     return ExchangeEndpoint(
         url=str(exchange.get("url")),
         org=str(exchange.get("org")),
-        username=base64.b64decode(data[user_key]).decode(),
-        password=base64.b64decode(data[password_key]).decode(),
+        username=username,
+        password=password,
         ca_pem=ca_pem,
         insecure_skip_verify=bool(tls.get("insecureSkipTLSVerify", False)),
     )
 
 
-def _ca(ref: Mapping[str, Any] | None, namespace: str, kube: Kube) -> str | None:
+def _text(encoded: Any) -> str | None:
+    """A Secret value as text; None when it is not base64 of UTF-8 (binary or hostile data)."""
+    try:
+        return base64.b64decode(str(encoded)).decode()
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _ca(ref: Mapping[str, Any] | None, namespace: str, kube: Kube) -> str | EndpointProblem | None:
+    """The CA bundle ``caRef`` names; a missing or unreadable one is a TLS problem, never the system trust."""
     if not ref:
         return None
     key = str(ref.get("key") or "ca.crt")
+    where = f"{str(ref.get('kind') or 'ConfigMap').lower()} {ref.get('name')} (spec.exchange.tls.caRef)"
     if ref.get("kind") == "Secret":
-        secret = kube.get(SECRETS, namespace, str(ref.get("name"))) or {}
-        raw = (secret.get("data") or {}).get(key)
-        return base64.b64decode(raw).decode() if raw else None
-    config_map = kube.get(CONFIG_MAPS, namespace, str(ref.get("name"))) or {}
-    value = (config_map.get("data") or {}).get(key)
-    return str(value) if value else None
+        secret = kube.get(SECRETS, namespace, str(ref.get("name")))
+        raw = ((secret or {}).get("data") or {}).get(key)
+        value = _text(raw) if raw else None
+        if raw and value is None:
+            return EndpointProblem(TLS_ERROR, f"{where} key {key} is not UTF-8 text")
+        found = secret is not None
+    else:
+        config_map = kube.get(CONFIG_MAPS, namespace, str(ref.get("name")))
+        value = ((config_map or {}).get("data") or {}).get(key)
+        found = config_map is not None
+    if not found:
+        return EndpointProblem(TLS_ERROR, f"{where} does not exist")
+    if not value:
+        return EndpointProblem(TLS_ERROR, f"{where} has no key {key}")
+    return str(value)
 
 
 def reconcile(
@@ -99,8 +138,8 @@ def reconcile(
     progress = Progress(types)
     owner = _owner(body)
     endpoint = exchange_endpoint(spec, owner.namespace, kube)
-    if isinstance(endpoint, str):
-        progress.add(failed("ServicePublished", "ExchangeCredentialsNotFound", endpoint, 30.0))
+    if isinstance(endpoint, EndpointProblem):
+        progress.add(failed("ServicePublished", endpoint.reason, endpoint.message, 30.0))
         return progress.outcome(body, now=now)
     with exchange_factory(endpoint) as exchange:
         context = PublicationContext(
@@ -118,8 +157,8 @@ def finalize(body: Mapping[str, Any], kube: Kube, exchange_factory: ExchangeFact
         return [EventNote("Normal", "Orphaned", "deletionPolicy Orphan: the Exchange keeps what was published")]
     status = body.get("status") or {}
     endpoint = exchange_endpoint(spec, _owner(body).namespace, kube)
-    if isinstance(endpoint, str):
-        return [EventNote("Warning", "ExchangeCredentialsNotFound", f"nothing removed from the Exchange: {endpoint}")]
+    if isinstance(endpoint, EndpointProblem):
+        return [EventNote("Warning", endpoint.reason, f"nothing removed from the Exchange: {endpoint.message}")]
     removed = []
     with exchange_factory(endpoint) as exchange:
         for section, delete in (

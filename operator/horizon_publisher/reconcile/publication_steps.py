@@ -41,6 +41,7 @@ from horizon_publisher.signing import (
     SigningKeyError,
     generate_signing_key,
     load_signing_key,
+    load_signing_key_lazily,
     sign,
     signature_still_valid,
 )
@@ -150,8 +151,11 @@ def signed_step(ctx: PublicationContext) -> StepResult:
         previous = str(stored.get("deploymentSignature") or "")
         if stored.get("deployment") == deployment and signature_still_valid(deployment, previous, ctx.key):
             ctx.signatures[arch] = previous  # PSS is randomised: never re-sign what still verifies
-        else:
+            continue
+        try:
             ctx.signatures[arch] = sign(deployment, ctx.key)
+        except SigningKeyError as error:  # the private key is first read here
+            return failed("Signed", error.reason, error.message)
     signing = ctx.progress.status.setdefault("signing", {})
     signing.update(keyId=ctx.key.key_id, secretName=str(_key_ref(ctx).get("name")))
     return ok("Signed", "Signed", f"{len(ctx.arches)} deployment(s) signed with key {ctx.key.key_id}")
@@ -219,10 +223,19 @@ def _signing_key(ctx: PublicationContext) -> SigningKey:
         ctx.progress.status.setdefault("signing", {})["generated"] = True
         return load_signing_key(private_pem, certificate_pem)
     data = secret.get("data") or {}
+    name = ref.get("name")
     if private_key not in data:
-        raise SigningKeyError("SigningKeyInvalid", f"secret {ref.get('name')} has no key {private_key}")
-    public = base64.b64decode(data[public_key]).decode() if public_key in data else None
-    return load_signing_key(base64.b64decode(data[private_key]).decode(), public)
+        raise SigningKeyError("SigningKeyInvalid", f"secret {name} has no key {private_key}")
+
+    def text(key: str) -> str:
+        try:
+            return base64.b64decode(data[key], validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            raise SigningKeyError("SigningKeyInvalid", f"secret {name} key {key} is not UTF-8 PEM text") from None
+
+    # The private key is decoded and parsed only if a deployment has to be signed (see signed_step).
+    public = text(public_key) if public_key in data else None
+    return load_signing_key_lazily(lambda: text(private_key), public)
 
 
 def service_step(ctx: PublicationContext) -> StepResult:
