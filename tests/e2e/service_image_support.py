@@ -234,23 +234,29 @@ class Cluster:
 
 
 def start_operator(
-    sandbox: Sandbox, *, namespaces: tuple[str, ...] = (), extra_args: tuple[str, ...] = ()
+    sandbox: Sandbox,
+    *,
+    namespaces: tuple[str, ...] = (),
+    extra_args: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
 ) -> RunningOperator:
     """``horizon-publisher run`` as conftest's ``operator`` fixture starts it, with a short resync.
 
     ``extra_args``: more ``run`` options; without ``--metrics-address`` among them, metrics are off (the
-    default address is 0.0.0.0:9090, neither loopback nor free)."""
-    env = {
+    default address is 0.0.0.0:9090, neither loopback nor free). ``env``: variables laid over the
+    operator's environment (e.g. a ``HORIZON_PUBLISHER_CONNECT_TO`` that goes through a fault proxy)."""
+    environment = {
         **os.environ,
         "KUBECONFIG": str(sandbox.kubeconfig),
         "HORIZON_PUBLISHER_CONNECT_TO": operator_connect_to(sandbox.endpoints),
         "HORIZON_PUBLISHER_RESYNC_SECONDS": str(RESYNC_SECONDS),
+        **(env or {}),
     }
     liveness = f"http://127.0.0.1:{free_port()}/healthz"
     scope = [arg for namespace in namespaces for arg in ("-n", namespace)]
     options = (*scope, *(() if "--metrics-address" in extra_args else ("--metrics-address", "")), *extra_args)
     argv = [sys.executable, "-m", "horizon_publisher", "run", "--liveness", liveness, *options, "-v"]
-    tracked = processes.start(sandbox.state_dir, "operator-under-test", argv, env=env)
+    tracked = processes.start(sandbox.state_dir, "operator-under-test", argv, env=environment)
     running = RunningOperator(tracked, sandbox.state_dir)
     deadline = time.monotonic() + 30
     while "Initial authentication has finished" not in running.log():

@@ -5,7 +5,8 @@ differs, comparing only the fields we send (see :func:`covers`): a second ensure
 GET. Creation follows hzn: ``GET`` then ``POST`` when absent or ``PUT`` when different.
 
 A POST is never retried blindly (its response may be lost after the server created the object): after a
-failure the client reads the object (or the dockauth list) again and only re-sends when it is absent. A POST
+failure the client waits (the server's ``Retry-After`` when it sent one, else the backoff), reads the object
+(or the dockauth list) again and only re-sends when it is absent. A POST
 answered ``403 already-exists`` (someone created it meanwhile) falls back to compare-and-PUT.
 
 Dockauth ids: parsed from ``dockauth <id> added`` (ids are grouped, ``1,234``); the server says ``dockauth
@@ -191,7 +192,7 @@ class ExchangeClient:
             except ExchangeError as error:
                 if not error.retryable or attempt == attempts - 1:
                     raise
-                self._http.sleep(self._http.delay(attempt))
+                self._http.sleep(self._http.retry_delay(error, attempt))
                 found = self._find_dockauth(sid, registry, username, token)  # did the lost POST land?
                 if found is not None:
                     return found
@@ -335,7 +336,7 @@ class ExchangeClient:
             except ExchangeError as error:
                 if not error.retryable or attempt == attempts - 1:
                     raise
-                self._http.sleep(self._http.delay(attempt))
+                self._http.sleep(self._http.retry_delay(error, attempt))
                 existing = read()  # did the lost POST land?
                 if existing is None:
                     continue

@@ -1,8 +1,9 @@
 """HTTP transport of the Exchange client: auth header, TLS trust, timeouts, retries, error mapping.
 
-Retries (exponential backoff, ``Retry-After`` honoured up to a cap) apply to 5xx, 429 and lost connections,
-and only when the caller says the request is idempotent (GET, PUT, DELETE); a POST is sent once and the
-caller finds out by reading what happened. TLS failures are not retried.
+Retries (exponential backoff, ``Retry-After`` honoured up to a cap) apply to 5xx, 429 and lost connections
+(refused, reset, closed inside a TLS record, an answer cut mid-body, timed out), and only when the caller
+says the request is idempotent (GET, PUT, DELETE); a POST is sent once and the caller finds out by reading
+what happened. TLS failures (trust, host name, handshake) are not retried.
 
 The CA is written to a private temp file and passed as ``verify=<path>`` on every request, because
 ``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. Messages and logs name the method, path and identity,
@@ -42,6 +43,9 @@ from horizon_publisher.logging_setup import redact
 log = logging.getLogger("horizon_publisher.clients.exchange")
 
 MAX_ERROR_TEXT = 300
+# How OpenSSL reports a TCP connection the peer closed or reset inside a TLS record (as the registry
+# transport also reads it): a lost connection, not a certificate or trust problem.
+_CLOSED_MID_TLS = ("EOF occurred in violation of protocol", "UNEXPECTED_EOF_WHILE_READING")
 
 
 def path_of(*segments: str) -> str:
@@ -86,6 +90,10 @@ class ExchangeTransport:
 
     def delay(self, attempt: int) -> float:
         return float(self.backoff * (2**attempt))
+
+    def retry_delay(self, error: ExchangeError, attempt: int) -> float:
+        """How long to wait before trying again after ``error``: the server's Retry-After, else the backoff."""
+        return error.retry_after if error.retry_after is not None else self.delay(attempt)
 
     def request(
         self,
@@ -141,16 +149,22 @@ class ExchangeTransport:
                 )
                 call.status = response.status_code
         except requests.exceptions.SSLError as error:
-            raise ExchangeTLSError(self._tls_message(str(error))) from None
+            if not any(sign in str(error) for sign in _CLOSED_MID_TLS):
+                raise ExchangeTLSError(self._tls_message(str(error))) from None
+            raise self._unreachable(where, "connection closed") from None
         except (requests.ConnectionError, requests.Timeout) as error:
             timed_out = isinstance(error, requests.Timeout) or "timed out" in str(error)
-            what = "timed out" if timed_out else "connection failed"
-            log.debug("%s -> %s", where, what)
-            raise ExchangeUnreachable(f"cannot reach the Exchange at {self._host()} ({where}): {what}") from None
+            raise self._unreachable(where, "timed out" if timed_out else "connection failed") from None
+        except requests.exceptions.ChunkedEncodingError:  # the answer's body was cut: a lost connection too
+            raise self._unreachable(where, "connection lost mid-response") from None
         except requests.RequestException as error:
             raise ExchangeError(f"{where} to the Exchange failed: {error.__class__.__name__}") from None
         log.debug("%s -> HTTP %d", where, response.status_code)
         return response
+
+    def _unreachable(self, where: str, what: str) -> ExchangeUnreachable:
+        log.debug("%s -> %s", where, what)
+        return ExchangeUnreachable(f"cannot reach the Exchange at {self._host()} ({where}): {what}")
 
     def _verify(self) -> bool | str:
         if self.endpoint.insecure_skip_verify:
@@ -180,12 +194,14 @@ class ExchangeTransport:
         return f"TLS handshake with the Exchange at {self._host()} failed"
 
     def _retry_delay(self, response: requests.Response, attempt: int) -> float:
+        seconds = self._retry_after(response)
+        return seconds if seconds is not None else self.delay(attempt)
+
+    def _retry_after(self, response: requests.Response) -> float | None:
+        """The response's ``Retry-After`` in seconds, between 0 and the cap; None without a usable one."""
         header = response.headers.get("Retry-After")
-        if header:
-            seconds = _retry_after_seconds(header)
-            if seconds is not None:
-                return min(max(seconds, 0.0), self._max_retry_after)
-        return self.delay(attempt)
+        seconds = _retry_after_seconds(header) if header else None
+        return None if seconds is None else min(max(seconds, 0.0), self._max_retry_after)
 
     def error_for(self, method: str, path: str, response: requests.Response, secrets: tuple[str, ...]) -> ExchangeError:
         """Map an unexpected status to an error quoting the server's ``msg`` (secrets masked)."""
@@ -212,9 +228,10 @@ class ExchangeTransport:
                 f"the Exchange answered HTTP {status} to {where}{said}",
             ),
         )
+        retry_after = self._retry_after(response)
         for applies, kind, text in rules:
             if applies:
-                return kind(text, status)
+                return kind(text, status, retry_after=retry_after)
         return ExchangeError(f"unexpected HTTP {status} from the Exchange to {where}{said}", status)
 
 

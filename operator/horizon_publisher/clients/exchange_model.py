@@ -66,10 +66,11 @@ class ExchangeError(Exception):
     reason = "ExchangeProtocolError"
     retryable = False  # worth another try (a lost connection, 5xx, 429)
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After), capped
 
 
 class ExchangeUnauthorized(ExchangeError):
