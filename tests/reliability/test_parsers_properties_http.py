@@ -70,11 +70,6 @@ def test_error_bodies_map_to_a_bounded_error_without_credentials(status: int, bo
     assert error.retryable == (status == 429 or (status >= 500 and error.reason == "ExchangeServerError"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="exchange_http.error_for masks the password but not the Basic credentials (base64 of org/user:password) "
-    "when a server echoes its Authorization header without the 'authorization:' prefix (exchange_http.py, not ours)",
-)
 def test_an_echoed_basic_credential_is_masked_too() -> None:
     basic = ENDPOINT.authorization().split(" ", 1)[1]
     transport = _transport()

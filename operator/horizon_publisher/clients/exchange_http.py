@@ -207,7 +207,9 @@ class ExchangeTransport:
         """Map an unexpected status to an error quoting the server's ``msg`` (secrets masked)."""
         status = response.status_code
         code, msg = _code_and_msg(response)
-        msg = redact(scrub(msg, (self.endpoint.password, *secrets)))[:MAX_ERROR_TEXT]
+        # The Basic credential itself (base64 of org/user:password) too, should the server echo the header.
+        basic = self.endpoint.authorization().split(" ", 1)[-1]
+        msg = redact(scrub(msg, (self.endpoint.password, basic, *secrets)))[:MAX_ERROR_TEXT]
         where = f"{method} {path}"
         said = f": {msg}" if msg else ""
         identity = self.endpoint.identity
