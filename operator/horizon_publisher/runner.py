@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
 
 import kopf
@@ -13,6 +14,7 @@ from horizon_publisher.logging_setup import configure_logging
 from horizon_publisher.metrics import MetricsServer
 
 OPERATOR_NAME = "horizon-publisher"
+WATCH_INACTIVITY_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_WATCH_INACTIVITY_SECONDS", "70"))
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -30,6 +32,13 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True
     # Our handlers use the blocking kubernetes/requests clients; give them threads, but bounded.
     settings.execution.max_workers = 16
+    # Bounded waits on the API server (kopf's defaults: 300 s for a connect or a request). A watch stream
+    # that stays silent (not even a bookmark: the API server sends one about every minute) is abandoned
+    # and resumed from its last resourceVersion after WATCH_INACTIVITY_SECONDS.
+    settings.networking.connect_timeout = 10.0
+    settings.networking.request_timeout = 60.0
+    settings.watching.connect_timeout = 10.0
+    settings.watching.inactivity_timeout = WATCH_INACTIVITY_SECONDS
 
 
 def start_metrics(address: str) -> MetricsServer | None:
@@ -50,10 +59,12 @@ def run_operator(*, namespaces: Sequence[str], liveness: str, verbose: bool, met
     import horizon_publisher.handlers  # noqa: F401
     from horizon_publisher.clients.kube import Kube
     from horizon_publisher.handlers.context import OperatorContext
+    from horizon_publisher.handlers.status_writer import ApiStatusWriter
 
     settings = kopf.OperatorSettings()
     configure(settings)
-    memo = kopf.Memo(context=OperatorContext(kube=Kube.from_environment()))
+    context = OperatorContext(kube=Kube.from_environment(), status_writer=ApiStatusWriter.from_environment())
+    memo = kopf.Memo(context=context)
     logging.getLogger(__name__).info(
         "starting %s for %s", OPERATOR_NAME, ", ".join(namespaces) if namespaces else "all namespaces"
     )

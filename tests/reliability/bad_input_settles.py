@@ -52,8 +52,8 @@ PULL_REF = {"registry": {"generic": {"credentialsSecretRef": {"name": "pull"}}}}
 SETTLES_ESI: list[Case] = [
     Case("esi-ca-not-pem", "esi", CA_REF, Settles("CATrusted", "False", "CAInvalid", "holds no PEM certificate"),
          _ca("this is not a certificate")),
-    Case("esi-ca-garbage-in-pem", "esi", CA_REF, Settles("CATrusted", "False", "CAInvalid", "holds no usable certificate"),
-         _ca(NOT_PEM_CA)),
+    Case("esi-ca-garbage-in-pem", "esi", CA_REF,
+         Settles("CATrusted", "False", "CAInvalid", "holds no usable certificate"), _ca(NOT_PEM_CA)),
     Case("esi-ca-private-key-pasted", "esi", CA_REF,
          Settles("CATrusted", "False", "CAInvalid", "holds no PEM certificate"),
          lambda w: [config_map("ca", {"ca.crt": w.env.materials.valid[0]})]),

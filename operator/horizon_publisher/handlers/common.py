@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import kopf
 
 from horizon_publisher import metrics
+from horizon_publisher.clients.kube import KubeError
+from horizon_publisher.kinds import Kind
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
+
+# An API error outside the steps (reading a referenced Secret before the first step) is retried this soon,
+# as the steps retry theirs, not after kopf's default backoff for an arbitrary exception (60 s).
+API_ERROR_RETRY = 10.0
 
 
 def desired_status(outcome: Outcome, generation: int) -> dict[str, Any]:
@@ -40,6 +46,22 @@ def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: ko
         raise kopf.TemporaryError(outcome.retry_reason or "waiting", delay=outcome.retry_after)
 
 
+def resync(kind: Kind, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reconcile: Callable[..., None]) -> None:
+    """A resync timer's pass: ``reconcile(body, patch, memo)``, the status written by our own writer.
+
+    kopf stops a timer for good when the patch it applies after the handler fails (409, a 5xx storm), so
+    the level-triggered safety net would be gone for that object; our write may fail, the next tick
+    writes again. Without a writer (unit tests) the status goes through kopf's ``patch`` as before.
+    """
+    writer = memo["context"].status_writer
+    own = kopf.Patch() if writer is not None else patch
+    with suppress(kopf.TemporaryError):  # the status says what we wait for; the next tick looks again
+        reconcile(body, own, memo)
+    status = own.get("status") if writer is not None else None
+    if writer is not None and status:
+        writer.write(kind, str(body.metadata.namespace), str(body.metadata.name), dict(status))
+
+
 def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
     for note in notes:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
@@ -58,10 +80,16 @@ def object_lock(memo: kopf.Memo, body: kopf.Body) -> Iterator[None]:
 
 @contextmanager
 def reconciling(memo: kopf.Memo, body: kopf.Body, kind: str) -> Iterator[None]:
-    """One reconcile of the object at a time (:func:`object_lock`), timed and counted in the metrics."""
+    """One reconcile of the object at a time (:func:`object_lock`), timed and counted in the metrics; an
+    API error that escapes the steps is retried after :data:`API_ERROR_RETRY` seconds."""
     meta = body.metadata
-    with object_lock(memo, body), metrics.reconciling(kind, str(meta.namespace), str(meta.name), str(meta.uid)):
-        yield
+    try:
+        with object_lock(memo, body), metrics.reconciling(kind, str(meta.namespace), str(meta.name), str(meta.uid)):
+            yield
+    except KubeError as error:  # the message may quote what was sent: the reason is enough here
+        raise kopf.TemporaryError(
+            f"Kubernetes API: HTTP {error.status} {error.reason}", delay=API_ERROR_RETRY
+        ) from error
 
 
 def fresh(memo: kopf.Memo, body: kopf.Body) -> Mapping[str, Any]:

@@ -11,6 +11,7 @@ from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
 from horizon_publisher.clients.ibmcloud import IbmCloud
 from horizon_publisher.clients.kube import Kube
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
+from horizon_publisher.handlers.status_writer import StatusWriter
 
 # Level-triggered safety net: drift, token renewal and moved tags are noticed at least this often.
 RESYNC_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_RESYNC_SECONDS", "60"))
@@ -23,6 +24,7 @@ class OperatorContext:
     locks_guard: threading.Lock = field(default_factory=threading.Lock)
     last_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # by uid: the status we wrote last
     ibmcloud: IbmCloud = field(default_factory=IbmCloud)  # holds the IAM token cache for every resource
+    status_writer: StatusWriter | None = None  # the resync timers' own status writes (None: through kopf)
 
     @staticmethod
     def exchange_factory(endpoint: ExchangeEndpoint) -> ExchangeClient:

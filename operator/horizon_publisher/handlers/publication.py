@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +9,15 @@ import kopf
 
 from horizon_publisher import GROUP, VERSION
 from horizon_publisher.clients.exchange import ExchangeError
-from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events, reconciling
+from horizon_publisher.handlers.common import (
+    apply_outcome,
+    forget,
+    fresh,
+    object_lock,
+    post_events,
+    reconciling,
+    resync,
+)
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import PUBLICATION
 from horizon_publisher.reconcile import publication
@@ -39,8 +46,7 @@ def reconcile_publication(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, *
 @kopf.timer(GROUP, VERSION, PUBLICATION.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def resync_publication(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Moved tags, rotated tokens, a new key, drift in the Exchange: the same reconcile, level-triggered."""
-    with contextlib.suppress(kopf.TemporaryError):
-        _reconcile(body, patch, memo)
+    resync(PUBLICATION, body, patch, memo, _reconcile)
 
 
 @kopf.on.delete(GROUP, VERSION, PUBLICATION.plural)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
 from horizon_publisher import GROUP, VERSION
-from horizon_publisher.handlers.common import apply_outcome, forget, fresh, object_lock, post_events, reconciling
+from horizon_publisher.handlers.common import (
+    apply_outcome,
+    forget,
+    fresh,
+    object_lock,
+    post_events,
+    reconciling,
+    resync,
+)
 from horizon_publisher.handlers.context import RESYNC_SECONDS, OperatorContext
 from horizon_publisher.kinds import SERVICE_IMAGE
 from horizon_publisher.reconcile import service_image
@@ -38,8 +45,7 @@ def reconcile_service_image(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo,
 @kopf.timer(GROUP, VERSION, SERVICE_IMAGE.plural, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def resync_service_image(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     """Drift, token renewal and moved tags: the same reconcile, level-triggered."""
-    with contextlib.suppress(kopf.TemporaryError):  # the status says what we wait for; the next tick looks again
-        _reconcile(body, patch, memo)
+    resync(SERVICE_IMAGE, body, patch, memo, _reconcile)
 
 
 @kopf.on.delete(GROUP, VERSION, SERVICE_IMAGE.plural)

@@ -236,7 +236,7 @@ class FaultInjector:
         return await self._apply(rule, verb, request, route, handle)
 
     async def _serve_tracked(self, request: web.Request, route: Route, handle: Handle) -> web.StreamResponse:
-        if request.method != "GET" or request_verb(request, route) != "watch":
+        if request.method != "GET" or not (route.legacy_watch or request.query.get("watch") in ("true", "1")):
             return await handle()
         with self._tracked(request, route):
             return await handle()
@@ -255,13 +255,13 @@ class FaultInjector:
         self._live = [rule for rule in self._live if rule.live(now)]
         return next((rule for rule in self._live if rule.matches(verb, route, name, agent)), None)
 
-    def _hit(self, rule: Rule, verb: str, request: web.Request | None, path: str = "") -> None:
+    def _hit(self, rule: Rule, verb: str, request: web.Request) -> None:
         rule.hits += 1
         if not rule.live(time.monotonic()):
             self._live = [r for r in self._live if r is not rule]
-        where = request.path if request is not None else path
-        self.hits.append({"time": time.time(), "rule": rule.id, "fault": rule.fault, "verb": verb, "path": where})
-        log.warning("fault injected by rule %d: %s on %s %s", rule.id, rule.fault, verb, where)
+        path = request.path
+        self.hits.append({"time": time.time(), "rule": rule.id, "fault": rule.fault, "verb": verb, "path": path})
+        log.warning("fault injected by rule %d: %s on %s %s", rule.id, rule.fault, verb, path)
 
     async def _apply(
         self, rule: Rule, verb: str, request: web.Request, route: Route, handle: Handle
