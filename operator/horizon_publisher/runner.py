@@ -39,6 +39,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.request_timeout = 60.0
     settings.watching.connect_timeout = 10.0
     settings.watching.inactivity_timeout = WATCH_INACTIVITY_SECONDS
+    # A deletion waits for a running (thread-based) timer to finish; kopf re-checks every 60 s by default.
+    settings.background.cancellation_polling = 1.0
 
 
 def start_metrics(address: str) -> MetricsServer | None:

@@ -114,11 +114,6 @@ def test_the_operator_kept_running(matrix: Matrix, faulty_sandbox: FaultyCluster
     assert matrix.wall_seconds < MATRIX_BOUND, f"the matrix took {matrix.wall_seconds:.0f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug (reported): a resync timer waits for its object's lock in a kopf worker thread, so "
-    "hung Exchange calls hold two of the 16 threads each and starve every other resource",
-)
 def test_hung_exchange_calls_do_not_starve_other_publications(matrix: Matrix, faulty_sandbox: FaultyCluster) -> None:
     seconds = fresh_publication_delay(faulty_sandbox, matrix.images["exchange"])
     matrix.starved = (HUNG, seconds)

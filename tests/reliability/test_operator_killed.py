@@ -94,19 +94,9 @@ AFTER_LOG: dict[str, AfterLog] = {
         lambda p: rf"POST \S*/services/{re.escape(p.sid)}/dockauths"
     ),
 }
-# A crash between the ProjectRequest and the label patch leaves an unlabelled project that nothing proves
-# is ours without the operator's own identity (a SelfSubjectReview compared with openshift.io/requester): a
-# known gap, documented in docs/reliability.md. An API error at the same point is recovered (unit tested).
-KNOWN_GAPS = {
-    "ProjectReady: project made, before it is labelled ours": "the project stays NamespaceNotOwned (identity gap)"
-}
-GAP = """Known gap: a SIGKILL between the ProjectRequest and the label patch right after it (two consecutive
-requests) leaves an unlabelled project that the restarted operator cannot prove is its own, so it stays
-ProjectReady=False, NamespaceNotOwned (a 409 or 500 at the same point is recovered, see "Kubernetes API
-faults"). The fix needs the operator's identity: a SelfSubjectReview compared with the namespace's
-`openshift.io/requester` annotation, which OpenShift sets from the authenticated requester (one more API call
-and RBAC entry). Until then: delete the empty project, or label it `edge.horizon.dev/adoptable-by=<the image's
-namespace>` and set `adoptExistingNamespace: true`."""
+# A crash between the ProjectRequest and the label patch is recovered through the request's description,
+# which names the resource's uid (unit tested in tests/unit/test_project_label_recovery.py too).
+KNOWN_GAPS: dict[str, str] = {}
 POSITIONS = [
     pytest.param(label, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[label]))
     if label in KNOWN_GAPS
@@ -270,7 +260,7 @@ def _record(results: dict[str, Outcome]) -> None:
         "ConfigMap and signing key, exactly one service, key and dockauth (the current token) in the Exchange, "
         "`horizon-publisher verify` passes. Held positions die in one kill, side by side. *Exchange writes done at "
         "the kill*: the log-triggered kills land a few milliseconds late (2 after the service PUT: the key PUT "
-        "had landed too).\n\n" + table(header, rows) + "\n\n" + GAP,
+        "had landed too).\n\n" + table(header, rows),
     )
 
 

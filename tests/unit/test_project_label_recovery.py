@@ -74,10 +74,10 @@ def test_a_failed_label_patch_is_finished_on_a_later_pass(failures: int) -> None
 @pytest.mark.parametrize(
     ("recorded", "description", "labels"),
     [
-        ({}, OURS, {}),  # no pass of ours ever created it: someone else did
-        ({"namespace": "p1", "namespaceCreated": False}, OURS, {}),  # it existed when we first looked
-        ({"namespace": "other", "namespaceCreated": True}, OURS, {}),  # we created another project
         ({"namespace": "p1", "namespaceCreated": True}, "someone else's project", {}),
+        # the description of another resource (same names, another uid), or of the format without uid
+        ({}, OURS.replace("uid-1", "uid-2"), {}),
+        ({}, "Edge service images of team/hello (horizon-publisher)", {}),
         ({"namespace": "p1", "namespaceCreated": True}, OURS, {desired.MANAGED_BY: desired.OPERATOR}),
     ],
 )
@@ -88,3 +88,12 @@ def test_anything_else_is_still_not_taken(recorded: dict[str, Any], description:
     status, reason, _ = run_pass(kube, {"registry": recorded})
     assert (status, reason) == ("False", "NamespaceNotOwned")
     assert kube.namespaces["p1"]["metadata"]["labels"] == labels
+
+
+@pytest.mark.parametrize("recorded", [{}, {"namespace": "p1", "namespaceCreated": False}])
+def test_a_crash_between_the_request_and_its_label_is_recovered_by_the_uid(recorded: dict[str, Any]) -> None:
+    """No status survived the crash; the request's description names this resource's uid."""
+    kube = ProjectKube()
+    kube.namespaces["p1"] = {"metadata": {"name": "p1", "annotations": {steps.PROJECT_DESCRIPTION: OURS}, "labels": {}}}
+    assert run_pass(kube, {"registry": recorded})[:2] == ("True", "Exists")
+    assert OWNER.owns(kube.namespaces["p1"])

@@ -71,7 +71,8 @@ def project_request(project: str, owner: Owner) -> JSON:
         "kind": "ProjectRequest",
         "metadata": {"name": project},
         "displayName": project,
-        "description": f"Edge service images of {owner.namespace}/{owner.name} (horizon-publisher)",
+        # The uid makes the request recognisable after a crash between the request and its label patch.
+        "description": f"Edge service images of {owner.namespace}/{owner.name} (horizon-publisher, {owner.uid})",
     }
 
 

@@ -53,13 +53,21 @@ def resync(kind: Kind, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reco
     the level-triggered safety net would be gone for that object; our write may fail, the next tick
     writes again. Without a writer (unit tests) the status goes through kopf's ``patch`` as before.
     """
-    writer = memo["context"].status_writer
-    own = kopf.Patch() if writer is not None else patch
-    with suppress(kopf.TemporaryError):  # the status says what we wait for; the next tick looks again
-        reconcile(body, own, memo)
-    status = own.get("status") if writer is not None else None
-    if writer is not None and status:
-        writer.write(kind, str(body.metadata.namespace), str(body.metadata.name), dict(status))
+    lock = _lock_for(memo, body)
+    if not lock.acquire(blocking=False):
+        # A reconcile of this object is running (perhaps hung on a backend until its timeout): waiting
+        # here would only tie up a worker thread that other objects need. The next tick looks again.
+        return
+    try:
+        writer = memo["context"].status_writer
+        own = kopf.Patch() if writer is not None else patch
+        with suppress(kopf.TemporaryError):  # the status says what we wait for; the next tick looks again
+            reconcile(body, own, memo)
+        status = own.get("status") if writer is not None else None
+        if writer is not None and status:
+            writer.write(kind, str(body.metadata.namespace), str(body.metadata.name), dict(status))
+    finally:
+        lock.release()
 
 
 def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
@@ -70,12 +78,17 @@ def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:
 @contextmanager
 def object_lock(memo: kopf.Memo, body: kopf.Body) -> Iterator[None]:
     """One reconcile per object at a time: a change handler and the resync timer may fire together."""
+    with _lock_for(memo, body):
+        yield
+
+
+def _lock_for(memo: kopf.Memo, body: kopf.Body) -> threading.RLock:
+    """The object's lock; re-entrant, because a resync tick holds it around the reconcile it runs."""
     context = memo["context"]
     uid = str(body.metadata.get("uid"))
     with context.locks_guard:
-        lock = context.locks.setdefault(uid, threading.Lock())
-    with lock:
-        yield
+        lock: threading.RLock = context.locks.setdefault(uid, threading.RLock())
+    return lock
 
 
 @contextmanager

@@ -20,7 +20,7 @@ RESYNC_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_RESYNC_SECONDS", "60"))
 @dataclass
 class OperatorContext:
     kube: Kube
-    locks: dict[str, threading.Lock] = field(default_factory=dict)
+    locks: dict[str, threading.RLock] = field(default_factory=dict)
     locks_guard: threading.Lock = field(default_factory=threading.Lock)
     last_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # by uid: the status we wrote last
     ibmcloud: IbmCloud = field(default_factory=IbmCloud)  # holds the IAM token cache for every resource

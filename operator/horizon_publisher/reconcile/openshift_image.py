@@ -241,19 +241,18 @@ def project_step(ctx: Context) -> StepResult:
 
 
 def _unlabelled_request_of_ours(ctx: Context, namespace: Mapping[str, Any]) -> bool:
-    """Our ProjectRequest made this project but labelling it failed (a 409 or 5xx on the patch).
+    """Our ProjectRequest made this project but labelling it failed (a 409 or 5xx on the patch, or a crash
+    between the two requests, which leaves no status behind).
 
-    The status of that pass says we created it, and the namespace carries our request's description and
-    nobody's labels. (A crash between the two requests leaves no status behind: that needs our identity
-    compared with the namespace's openshift.io/requester; see docs/reliability.md.)
+    The namespace carries nobody's labels and our request's description, which names this resource's uid:
+    only this resource's ProjectRequest, or someone with rights on the namespace, can have written it, so
+    taking it over gives nobody rights they did not have.
     """
-    recorded = ctx.status.get("registry") or {}
     metadata = namespace.get("metadata") or {}
     labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
     return (
-        recorded.get("namespace") == ctx.project
-        and recorded.get("namespaceCreated") is True
-        and not labels.get(desired.MANAGED_BY)
+        not labels.get(desired.MANAGED_BY)
+        and bool(ctx.owner.uid)
         and annotations.get(PROJECT_DESCRIPTION) == desired.project_request(ctx.project, ctx.owner)["description"]
     )
 

@@ -73,6 +73,8 @@ def for_the_sandbox(samples: Path, endpoints: dict[str, Any]) -> str:
             document["stringData"] = {"username": exchange["user"], "password": exchange["password"]}
         elif kind == "Secret" and name == "ibmcloud-apikey" and ibm:
             document["stringData"] = {"apikey": ibm["apiKey"]}
+        elif kind == "ConfigMap" and name == "registry-example-com-ca":
+            document["data"] = {"ca.crt": Path(exchange["caFile"]).read_text()}  # the placeholder cannot load
         elif kind == "EdgeServiceImage" and ibm and "ibmCloud" in document["spec"]["registry"]:
             settings = document["spec"]["registry"]["ibmCloud"]
             settings["endpoints"] = {"iamURL": ibm["iamURL"], "registryAPIURL": ibm["registryAPIURL"]}
