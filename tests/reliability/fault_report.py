@@ -122,11 +122,10 @@ def render_section(
 def _starvation(hung: int, seconds: float | None) -> str:
     took = "was not Ready within a minute" if seconds is None else f"took {seconds:.1f} s to Ready"
     return (
-        f"**Head-of-line blocking (open):** while the service POSTs of {hung} other publications hung (answer "
-        f"held past the 30 s read timeout), a healthy publication {took} (under a second while no timer is "
-        "stuck). Each hung reconcile holds one of kopf's 16 worker threads and its object's resync timer, "
-        "waiting for the object's lock, a second; the matrix above therefore runs its timeouts only a few at a "
-        "time."
+        f"**Head-of-line blocking:** while the service POSTs of {hung} other publications hung (answer "
+        f"held past the 30 s read timeout), a healthy publication {took}. A hung reconcile holds one of kopf's "
+        "16 worker threads; its object's resync tick skips it instead of waiting for the object's lock in a "
+        "second thread (before that fix the same publication took 28.7 s)."
     )
 
 
