@@ -69,3 +69,25 @@ def test_token_secret_is_what_the_token_controller_fills() -> None:
 )
 def test_ownership_is_read_from_labels(labels: dict[str, str], owned: bool) -> None:
     assert OWNER.owns({"metadata": {"labels": labels}}) is owned
+
+
+def _docker_config(entry: object) -> dict[str, object]:
+    config = json.dumps({"auths": {"r.example:5000": entry}}).encode()
+    return {"data": {".dockerconfigjson": base64.b64encode(config).decode()}}
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"auth": base64.b64encode(b"robot$ci:pa:ss").decode()}, ("robot$ci", "pa:ss")),  # docker login's format
+        ({"username": "u", "password": "p", "auth": base64.b64encode(b"x:y").decode()}, ("u", "p")),
+        ({"auth": base64.b64encode(b"no-separator").decode()}, None),
+        ({"auth": base64.b64encode(b":only-password").decode()}, None),
+        ({"auth": "!!not base64!!"}, None),
+        ({"auth": 7}, None),
+        ({"username": "u"}, None),
+        ("not an object", None),
+    ],
+)
+def test_read_docker_config_takes_auth_only_entries(entry: object, expected: tuple[str, str] | None) -> None:
+    assert desired.read_docker_config(_docker_config(entry), "r.example:5000") == expected

@@ -156,10 +156,17 @@ def ca_config_map(name: str, owner: Owner, bundle: str) -> JSON:
 
 
 def read_docker_config(secret: Mapping[str, Any] | None, host: str) -> tuple[str, str] | None:
-    """(username, password) for ``host`` from a dockerconfigjson Secret, or None."""
+    """(username, password) for ``host`` from a dockerconfigjson Secret, or None.
+
+    An entry may give ``username`` and ``password``, or only ``auth`` (base64 of ``user:password``), which is
+    what ``docker login`` and ``kubectl create secret docker-registry`` write.
+    """
     try:
         raw = base64.b64decode(((secret or {}).get("data") or {}).get(".dockerconfigjson", ""))
         entry = json.loads(raw)["auths"][host]
-        return str(entry["username"]), str(entry["password"])
-    except (KeyError, TypeError, ValueError):
+        if "username" in entry and "password" in entry:
+            return str(entry["username"]), str(entry["password"])
+        username, separator, password = base64.b64decode(str(entry["auth"]), validate=True).decode().partition(":")
+        return (username, password) if separator and username else None
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
