@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import stat
 from typing import Any
 
@@ -404,3 +405,18 @@ def test_registry_error_text() -> None:
     assert str(error) == error.message
     assert (error.reason, error.status) == ("ImageNotFound", 404)
     assert "ImageNotFound" in repr(error)
+
+
+def test_requests_verify_values_and_cleanup(ca_pem: str) -> None:
+    from horizon_publisher.clients.registry_auth_client import RequestsVerify
+
+    assert RequestsVerify(None, False).value() is True  # the system trust
+    assert RequestsVerify(ca_pem, True).value() is False  # the per-endpoint opt-out wins
+    trust = RequestsVerify(ca_pem, False)
+    path = str(trust.value())
+    assert trust.value() == path  # written once, reused
+    assert open(path).read() == ca_pem  # noqa: SIM115
+    trust.close()
+    assert not os.path.exists(path)
+    with pytest.raises(ValueError, match="no PEM certificate"):
+        RequestsVerify("not a bundle", False).value()

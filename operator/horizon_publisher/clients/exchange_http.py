@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import email.utils
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from horizon_publisher.clients.exchange_model import (
     ExchangeUnreachable,
     scrub,
 )
-from horizon_publisher.clients.registry_auth_client import PrivateCAFile
+from horizon_publisher.clients.registry_auth_client import RequestsVerify
 from horizon_publisher.logging_setup import redact
 
 log = logging.getLogger("horizon_publisher.clients.exchange")
@@ -75,18 +74,14 @@ class ExchangeTransport:
         self._max_retry_after = max_retry_after
         self._own_session = session is None
         self._session = session if session is not None else requests.Session()
-        self._lock = threading.Lock()
-        self._ca_file: PrivateCAFile | None = None
+        self._trust = RequestsVerify(endpoint.ca_pem, endpoint.insecure_skip_verify)
         if endpoint.insecure_skip_verify:
             log.warning("TLS verification of the Exchange at %s is disabled (insecureSkipTLSVerify)", self._host())
 
     def close(self) -> None:
         if self._own_session:
             self._session.close()
-        with self._lock:
-            if self._ca_file is not None:
-                self._ca_file.remove()
-                self._ca_file = None
+        self._trust.close()
 
     def delay(self, attempt: int) -> float:
         return float(self.backoff * (2**attempt))
@@ -167,17 +162,10 @@ class ExchangeTransport:
         return ExchangeUnreachable(f"cannot reach the Exchange at {self._host()} ({where}): {what}")
 
     def _verify(self) -> bool | str:
-        if self.endpoint.insecure_skip_verify:
-            return False
-        if self.endpoint.ca_pem is None:
-            return True  # the system trust (REQUESTS_CA_BUNDLE when set)
-        with self._lock:
-            if self._ca_file is None:
-                try:
-                    self._ca_file = PrivateCAFile(self.endpoint.ca_pem)
-                except ValueError as error:
-                    raise ExchangeTLSError(f"the CA bundle configured for the Exchange is unusable: {error}") from None
-            return str(self._ca_file.path)
+        try:
+            return self._trust.value()
+        except ValueError as error:
+            raise ExchangeTLSError(f"the CA bundle configured for the Exchange is unusable: {error}") from None
 
     def _host(self) -> str:
         return urlsplit(self.endpoint.base_url).netloc.rpartition("@")[2]

@@ -30,7 +30,7 @@ import requests
 
 from horizon_publisher import metrics
 from horizon_publisher.clients.connect_to import session_with_connect_to
-from horizon_publisher.clients.registry_auth_client import PrivateCAFile
+from horizon_publisher.clients.registry_auth_client import RequestsVerify
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 REFRESH_AT = 0.8  # of a token's lifetime, as IBM's python-sdk-core does
@@ -277,10 +277,13 @@ class IbmCloud:
         self, endpoints: IbmCloudEndpoints, unavailable: Reason, what: str
     ) -> Iterator[tuple[requests.Session, bool | str]]:
         """A session and ``verify`` value for one call; connection and TLS failures become IbmCloudError."""
-        ca_file = PrivateCAFile(endpoints.ca_pem) if endpoints.ca_pem else None
+        trust = RequestsVerify(endpoints.ca_pem, endpoints.insecure_skip_verify)
         session = self._session_factory()
-        verify: bool | str = False if endpoints.insecure_skip_verify else (str(ca_file.path) if ca_file else True)
         try:
+            try:
+                verify = trust.value()
+            except ValueError as error:
+                raise IbmCloudError("TLSError", f"the CA bundle for {what} is unusable: {error}") from None
             yield session, verify
         except requests.exceptions.SSLError as error:
             raise IbmCloudError("TLSError", f"TLS with {what} failed: {_short(error)}") from None
@@ -288,8 +291,7 @@ class IbmCloud:
             raise IbmCloudError(unavailable, f"{what} did not answer ({type(error).__name__})") from None
         finally:
             session.close()
-            if ca_file is not None:
-                ca_file.remove()
+            trust.close()
 
 
 def _short(error: Exception) -> str:

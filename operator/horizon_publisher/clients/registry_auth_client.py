@@ -233,3 +233,35 @@ class PrivateCAFile:
     @property
     def removed(self) -> bool:
         return not self._finalizer.alive
+
+
+class RequestsVerify:
+    """What ``requests`` takes as ``verify=`` for one endpoint: False when the user turned verification off
+    for it, True for the system trust (``REQUESTS_CA_BUNDLE`` when set), else the path of a
+    :class:`PrivateCAFile` holding the configured bundle, written on first use and removed by :meth:`close`.
+
+    Passed per request, because ``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. Thread-safe.
+    """
+
+    def __init__(self, ca_pem: str | None, insecure_skip_verify: bool) -> None:
+        self._ca_pem = ca_pem
+        self._insecure = insecure_skip_verify
+        self._file: PrivateCAFile | None = None
+        self._lock = threading.Lock()
+
+    def value(self) -> bool | str:
+        """``ValueError`` (safe to show) when the configured bundle cannot be loaded."""
+        if self._insecure:
+            return False
+        if self._ca_pem is None:
+            return True
+        with self._lock:
+            if self._file is None:
+                self._file = PrivateCAFile(self._ca_pem)
+            return str(self._file.path)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.remove()
+                self._file = None

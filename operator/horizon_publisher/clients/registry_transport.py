@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self
@@ -33,7 +32,7 @@ from horizon_publisher import metrics
 from horizon_publisher.clients.connect_to import connect_to_from_env, mount_connect_to
 from horizon_publisher.clients.registry_auth_client import (
     Challenge,
-    PrivateCAFile,
+    RequestsVerify,
     TokenCache,
     parse_challenge,
     parse_challenges,
@@ -67,18 +66,14 @@ class RegistryTransport:
         self._session = session if session is not None else mount_connect_to(requests.Session(), connect_to_from_env())
         self._base_url = endpoint.base_url
         self._tokens = TokenCache(clock)
-        self._lock = threading.Lock()
-        self._ca_file: PrivateCAFile | None = None
+        self._trust = RequestsVerify(endpoint.ca_pem, endpoint.insecure_skip_verify)
         self._basic_accepted = False  # after one Basic challenge, send the credentials up front
 
     def close(self) -> None:
         """Close the session if this client made it, remove the CA file, forget tokens."""
         if self._own_session:
             self._session.close()
-        with self._lock:
-            if self._ca_file is not None:
-                self._ca_file.remove()
-                self._ca_file = None
+        self._trust.close()
         self._tokens.clear()
 
     def __enter__(self) -> Self:
@@ -226,19 +221,12 @@ class RegistryTransport:
     # --- transport -------------------------------------------------------------------------------------
 
     def _verify(self) -> bool | str:
-        if self.endpoint.insecure_skip_verify:
-            return False
-        if self.endpoint.ca_pem is None:
-            return True  # the system trust (REQUESTS_CA_BUNDLE when set)
-        with self._lock:
-            if self._ca_file is None:
-                try:
-                    self._ca_file = PrivateCAFile(self.endpoint.ca_pem)
-                except ValueError as error:
-                    raise RegistryError(
-                        "TLSError", f"the CA bundle configured for registry {self.endpoint.host} is unusable: {error}"
-                    ) from None
-            return str(self._ca_file.path)
+        try:
+            return self._trust.value()
+        except ValueError as error:
+            raise RegistryError(
+                "TLSError", f"the CA bundle configured for registry {self.endpoint.host} is unusable: {error}"
+            ) from None
 
     def _send(self, method: str, url: str, peer: str, *, operation: str = "", **kwargs: Any) -> requests.Response:
         verify = self._verify()

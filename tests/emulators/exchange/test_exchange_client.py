@@ -475,11 +475,10 @@ def test_tls_with_the_right_ca(tls_exchange: tuple[str, str, str]) -> None:
     url, ca, _ = tls_exchange
     client = ExchangeClient(ExchangeEndpoint(url, ORG, "alice", ALICE[1], ca_pem=ca))
     assert client.get_service(SID) is None
-    ca_file = client._http._ca_file
-    assert ca_file is not None
-    assert (ca_file.path.stat().st_mode & 0o777) == 0o600
+    ca_file = Path(str(client._http._verify()))
+    assert (ca_file.stat().st_mode & 0o777) == 0o600
     client.close()
-    assert not ca_file.path.exists()
+    assert not ca_file.exists()
 
 
 @pytest.mark.parametrize("which", ["other CA", "system trust"])

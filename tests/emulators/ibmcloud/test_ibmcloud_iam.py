@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, START, IbmCloud
 from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.emulators.ibmcloud.conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, START, IbmCloud
 
 from horizon_publisher.sandbox.openshift import jwt
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, IbmCloud
+from tests.emulators.ibmcloud.conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, IbmCloud
 
 from horizon_publisher.sandbox.ibmcloud import ImageRow
 

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 import pytest
-from conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, IbmCloud
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.emulators.ibmcloud.conftest import ALICE, ALICE_KEY, BOB, BOB_KEY, IbmCloud
 
 from horizon_publisher.sandbox.ibmcloud import is_valid_namespace_name
 
