@@ -172,11 +172,12 @@ class IbmCloud:
                 timeout=self._timeout,
             )
             call.status = response.status_code
-        if response.status_code in (400, 401, 403):
-            # IAM answers an unknown or disabled key with 400 BXNIM0415E (401 for some disabled keys).
-            raise IbmCloudError("InvalidAPIKey", f"IAM refused the API key ({_error_text(response)})", retry=False)
         if not response.ok:
-            raise IbmCloudError("IAMUnavailable", f"IAM token request failed ({_error_text(response)})")
+            text = _error_text(response).replace(api_key, "***")  # should IAM ever quote what it was sent
+            # IAM answers an unknown or disabled key with 400 BXNIM0415E (401 for some disabled keys).
+            if response.status_code in (400, 401, 403):
+                raise IbmCloudError("InvalidAPIKey", f"IAM refused the API key ({text})", retry=False)
+            raise IbmCloudError("IAMUnavailable", f"IAM token request failed ({text})")
         try:
             body = response.json()
         except ValueError as error:

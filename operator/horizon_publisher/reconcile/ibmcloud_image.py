@@ -37,7 +37,7 @@ CopyStep = Callable[[Context], StepResult]
 class _IbmState:
     """What the IBM steps hand each other within one pass (never stored: the key and token are secret)."""
 
-    endpoints: IbmCloudEndpoints
+    endpoints: IbmCloudEndpoints | None = None  # known once the CA step ran
     api_key: str = ""
     token: IamToken | None = None
 
@@ -53,18 +53,15 @@ def run_ibmcloud(ctx: Context, registry_factory: RegistryFactory, ibmcloud: IbmC
     ctx.registry_url = overrides.get("registryURL")
     ctx.progress.status["provider"] = "IBMCloud"
     registry_status(ctx).update(host=ctx.host, namespace=ctx.prefix, username=USERNAME)
-    state = _IbmState(IbmCloudEndpoints(str(overrides.get("iamURL") or IAM_URL), "", None, ctx.insecure_skip_verify))
+    state = _IbmState()
 
-    def with_ca(c: Context) -> IbmCloudEndpoints:
-        return IbmCloudEndpoints(
-            iam_url=state.endpoints.iam_url,
-            registry_api_url=str(overrides.get("registryAPIURL") or f"https://{ctx.host}"),
+    def token(c: Context) -> StepResult:
+        state.endpoints = IbmCloudEndpoints(
+            iam_url=str(overrides.get("iamURL") or IAM_URL),
+            registry_api_url=str(overrides.get("registryAPIURL") or f"https://{c.host}"),
             ca_pem=c.ca_bundle or None,
             insecure_skip_verify=c.insecure_skip_verify,
         )
-
-    def token(c: Context) -> StepResult:
-        state.endpoints = with_ca(c)
         return token_step(c, state, ibmcloud, settings)
 
     steps: list[tuple[str, CopyStep]] = []
@@ -104,6 +101,7 @@ def token_step(ctx: Context, state: _IbmState, ibmcloud: IbmCloud, settings: Map
         return api_key
     state.api_key = api_key
     ctx.token = api_key  # run_steps masks it in any API error message
+    assert state.endpoints is not None
     try:
         state.token = ibmcloud.token(state.endpoints, api_key)
     except IbmCloudError as error:
@@ -114,6 +112,7 @@ def token_step(ctx: Context, state: _IbmState, ibmcloud: IbmCloud, settings: Map
 
 def namespace_step(ctx: Context, state: _IbmState, ibmcloud: IbmCloud, settings: Mapping[str, Any]) -> StepResult:
     assert state.token is not None
+    assert state.endpoints is not None
     namespace = str(settings["namespace"])
     try:
         if settings.get("ensureNamespace", True):
