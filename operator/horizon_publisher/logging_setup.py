@@ -36,9 +36,21 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+# kopf logs every run of an event-watching handler at INFO; ours runs on every image event.
+QUIET_SUCCESSES = frozenset({"Handler 'image_changed' succeeded."})
+
+
+class QuietSuccessFilter(logging.Filter):
+    """Drops kopf's INFO line for each successful run of the handlers in :data:`QUIET_SUCCESSES`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.name == "kopf.objects" and record.msg in QUIET_SUCCESSES)
+
+
 def configure_logging(*, verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(QuietSuccessFilter())
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

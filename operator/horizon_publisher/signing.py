@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 
+from horizon_publisher.signing_cache import PARSED_KEYS
+
 SIGNING_KEY_INVALID = "SigningKeyInvalid"
 MIN_KEY_BITS = 1024  # rsapss-tool's minimum; Go >= 1.24 also refuses smaller RSA keys for PSS
 DEFAULT_KEY_BITS = 4096  # hzn key create -l default
@@ -162,6 +164,10 @@ def _load_private_key(private_pem: str) -> rsa.RSAPrivateKey:
         raise _invalid(f"the private key PEM is a {label!r} block; expected 'RSA PRIVATE KEY' (PKCS#1)")
     if headers:
         raise _invalid("the private key is encrypted; provide it unencrypted (as hzn key create writes it)")
+    return PARSED_KEYS.get_or_parse(der, _parse_private_der)
+
+
+def _parse_private_der(der: bytes) -> rsa.RSAPrivateKey:
     try:
         private_key = serialization.load_der_private_key(der, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):

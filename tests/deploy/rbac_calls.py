@@ -38,6 +38,7 @@ NOT_GRANTED_WHY = {
 }
 
 OS = "reconcile/openshift_image.py"
+TOKEN = "reconcile/openshift_token.py"
 CALLS: dict[tuple[str, str, str], dict[str, frozenset[str]]] = {
     # Helpers every provider uses: the output Secret and CA ConfigMap, renamed objects retired.
     (f"{OS}:ensure_data", "get", "resource"): {"SECRETS": BOTH, "CONFIG_MAPS": BOTH},
@@ -69,11 +70,18 @@ CALLS: dict[tuple[str, str, str], dict[str, frozenset[str]]] = {
     (f"{OS}:role_binding_step", "delete", "ROLE_BINDINGS"): {"ROLE_BINDINGS": OPENSHIFT},
     (f"{OS}:role_binding_step", "create", "ROLE_BINDINGS"): {"ROLE_BINDINGS": OPENSHIFT},
     (f"{OS}:role_binding_step", "merge_patch", "ROLE_BINDINGS"): {"ROLE_BINDINGS": OPENSHIFT},
-    (f"{OS}:_long_lived_token", "get", "SECRETS"): {"SECRETS": OPENSHIFT},
-    (f"{OS}:_long_lived_token", "delete", "SECRETS"): {"SECRETS": OPENSHIFT},
-    (f"{OS}:_long_lived_token", "create", "SECRETS"): {"SECRETS": OPENSHIFT},
-    (f"{OS}:_rotating_token", "get", "SECRETS"): {"SECRETS": OPENSHIFT},
-    (f"{OS}:_rotating_token", "request_token", "ctx.project"): {"SERVICE_ACCOUNTS": OPENSHIFT},
+    (f"{TOKEN}:_long_lived_token", "get", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_long_lived_token", "delete", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_long_lived_token", "create", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_retire_renamed_secret", "get", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_retire_renamed_secret", "delete", "SECRETS"): {"SECRETS": OPENSHIFT},
+    # A LongLived rotation request: the token Secret goes and the service account is made anew.
+    (f"{TOKEN}:_renew_service_account", "delete", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_renew_service_account", "delete", "SERVICE_ACCOUNTS"): {"SERVICE_ACCOUNTS": OPENSHIFT},
+    (f"{TOKEN}:_renew_service_account", "create", "SERVICE_ACCOUNTS"): {"SERVICE_ACCOUNTS": OPENSHIFT},
+    (f"{TOKEN}:_renew_service_account", "create", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_rotating_token", "get", "SECRETS"): {"SECRETS": OPENSHIFT},
+    (f"{TOKEN}:_rotating_token", "request_token", "ctx.project"): {"SERVICE_ACCOUNTS": OPENSHIFT},
     (f"{OS}:ca_step", "get", "CONFIG_MAPS"): {"CONFIG_MAPS": OPENSHIFT},
     # The other providers: referenced Secrets and ConfigMaps.
     ("reconcile/generic_image.py:read_ca", "get", "SECRETS if kind == 'Secret' else CONFIG_MAPS"): {
@@ -83,6 +91,8 @@ CALLS: dict[tuple[str, str, str], dict[str, frozenset[str]]] = {
     ("reconcile/ibmcloud_image.py:read_api_key", "get", "SECRETS"): {"SECRETS": BOTH},
     # EdgePublication.
     ("reconcile/publication_steps.py:image_ready_step", "get", "SERVICE_IMAGES"): {"SERVICE_IMAGES": BOTH},
+    # A publication is read afresh when one of its images changes, and reconciled at once.
+    ("handlers/follow_images.py:kick", "get", "PUBLICATIONS"): {"PUBLICATIONS": BOTH},
     ("reconcile/publication_steps.py:image_ready_step", "get", "SECRETS"): {"SECRETS": BOTH},
     ("reconcile/publication_steps.py:image_ready_step", "get", "CONFIG_MAPS"): {"CONFIG_MAPS": BOTH},
     ("reconcile/publication_steps.py:_service_definition", "get", "CONFIG_MAPS"): {"CONFIG_MAPS": BOTH},

@@ -197,11 +197,12 @@ def test_resyncs_write_nothing_to_the_exchange(publisher: Publisher, images: dic
             "status lastPublishedTime": status.get("lastPublishedTime"),
         }
 
-    fragments = (sid, spec["pattern"]["name"], f"policy-{suffix}")
+    listing = f"GET /orgs/{publisher.org}/services?url={url}&version=1.0.0"  # each pass reads its services so
+    fragments = (sid, f"?url={url}&", spec["pattern"]["name"], f"policy-{suffix}")
     before, seen = snapshot(), len(publisher.exchange_calls(*fragments))
     time.sleep(2 * RESYNC_SECONDS + 1.5)
     after, window = snapshot(), publisher.exchange_calls(*fragments)[seen:]
-    assert window.count(f"GET /orgs/{publisher.org}/services/{sid}") >= 2, f"fewer than two resyncs ran: {window}"
+    assert window.count(listing) >= 2, f"fewer than two resyncs ran: {window}"
     writes = [call for call in window if call.split()[0] in WRITES]
     assert writes == [], f"resyncs wrote to the Exchange: {sorted(set(writes))}"
     changed = {key: (before[key], value) for key, value in after.items() if before[key] != value}

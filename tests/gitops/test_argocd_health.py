@@ -209,8 +209,8 @@ COPY_ONLY = {"SourceNotFound", "DigestMismatch", "PlatformMismatch", "CopyFailed
 PULL_CHECK = set(typing.get_args(registry_model.Reason)) - COPY_ONLY - {"Unauthorized", "Forbidden"}
 OPERATOR_REASONS = {
     "EdgeServiceImage": (
-        code_reasons(["service_image.py", "openshift_image.py", "generic_image.py", "ibmcloud_image.py",
-                      "image_copy.py", "first_look.py", "steps.py"])
+        code_reasons(["service_image.py", "openshift_image.py", "openshift_token.py", "generic_image.py",
+                      "ibmcloud_image.py", "image_copy.py", "first_look.py", "steps.py"])
         | set(typing.get_args(registry_model.Reason)) | set(typing.get_args(ibmcloud.Reason))
     ),
     "EdgePublication": (

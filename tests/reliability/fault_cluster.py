@@ -93,7 +93,10 @@ def faulty_cluster(state_dir: Path) -> Iterator[FaultyCluster]:
             proxies.append(proxy)
         exchange, registry, token = proxies
         connect_to = operator_connect_to_via(sandbox, registry.port, token.port)
-        operator = start_operator(sandbox, env={"HORIZON_PUBLISHER_CONNECT_TO": connect_to})
+        # Registry tokens are reused across reconciles for minutes; a 1 s cap makes every check fetch one, so
+        # the token endpoint's faults are met (what a registry issuing short-lived tokens does anyway).
+        env = {"HORIZON_PUBLISHER_CONNECT_TO": connect_to, "HORIZON_PUBLISHER_REGISTRY_TOKEN_MAX_REUSE_SECONDS": "1"}
+        operator = start_operator(sandbox, env=env)
         stack.callback(processes.stop, state_dir, "operator-under-test")
         kube = Kube(sandbox)
         stack.callback(kube.close)

@@ -134,13 +134,14 @@ def _wait_recovered(watch: _Watch, cleared: float, outcome: Outcome) -> float | 
 def retry_problems(rule: Rule) -> list[str]:
     """A client's retry sooner than the Retry-After it was told, or a burst of requests at the position.
 
-    A retry is the next request on the same connection (a client reuses its keep-alive connection; another
-    reconcile makes a new client, whose schedule is the resync's, not the server's)."""
+    A retry is the next request at the position, on any connection: connections are pooled across the
+    operator's clients, and the position belongs to one publication, whose other reconciles (resync tick,
+    image change) skip it while the one that was told to wait holds its lock."""
     problems = []
     wait = float(rule.fault.retry_after) if rule.fault.retry_after else None
     if wait is not None:
-        for ended, port in rule.fault_ends:
-            following = [when for when, other in rule.starts if other == port and when > ended]
+        for ended, _port in rule.fault_ends:
+            following = [when for when, _ in rule.starts if when > ended]
             if following and min(following) - ended < wait - 0.25:
                 gap = min(following) - ended
                 problems.append(f"retried {gap:.2f} s after an answer saying Retry-After {wait:.0f}")

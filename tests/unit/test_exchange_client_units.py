@@ -12,7 +12,7 @@ import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
-from horizon_publisher.clients.exchange_http import ExchangeTransport, _retry_after_seconds, path_of
+from horizon_publisher.clients.exchange_http import ExchangeTransport, path_of
 from horizon_publisher.clients.exchange_model import (
     SERVICE_EXACT,
     ExchangeConflict,
@@ -31,6 +31,7 @@ from horizon_publisher.clients.exchange_model import (
     form_exchange_id,
     service_id,
 )
+from horizon_publisher.clients.retry_after import retry_after_seconds as _retry_after_seconds
 from horizon_publisher.sandbox.exchange.versions import service_id as emulator_service_id
 from horizon_publisher.verify import credentials_from_env
 

@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
+from horizon_publisher.clients.exchange_model import ExchangeServerError
 
 ORG, SID = "myorg", "com.example.x_1.0.0_amd64"
 BASE = "https://exchange.example/v1"
@@ -98,11 +99,12 @@ CASES: dict[str, tuple[Callable[[ExchangeClient], object], tuple[str, str], tupl
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize(
     ("status", "retry_after", "slept"),
-    [(429, "3", 3.0), (503, "7", 7.0), (503, "999", 30.0), (503, None, 0.5), (502, "0", 0.0)],
+    [(429, "3", 3.0), (503, "7", 7.0), (503, "999", 30.0), (503, None, 0.5), (502, "0", None)],
 )
 def test_a_refused_post_waits_as_the_server_asked_then_reads_back_and_posts_again(
-    case: str, status: int, retry_after: str | None, slept: float
+    case: str, status: int, retry_after: str | None, slept: float | None
 ) -> None:
+    """``slept`` None: Retry-After 0 means now, no wait at all."""
     action, post, read, absent, created = CASES[case]
     adapter = Scripted({post: [_busy(status, retry_after), created], read: [absent]})
     session = requests.Session()
@@ -111,8 +113,33 @@ def test_a_refused_post_waits_as_the_server_asked_then_reads_back_and_posts_agai
     endpoint = ExchangeEndpoint(BASE, ORG, "alice", "pw")
     with ExchangeClient(endpoint, session=session, sleep=sleeps.append, backoff=0.5) as client:
         action(client)
-    assert sleeps == [slept]
+    expected = [] if slept is None else [slept]
+    assert sleeps == pytest.approx(expected, abs=0.05)  # the gate counts from the answer
     posts = [call for call in adapter.calls if call == post]
     assert len(posts) == 2, adapter.calls
     first_post = adapter.calls.index(post)
     assert read in adapter.calls[first_post + 1 :], "no read-back between the two POSTs"
+
+
+def _get_once(adapter: Scripted, sleeps: list[float], base: str = BASE) -> Exception | None:
+    session = requests.Session()
+    session.mount("https://", adapter)
+    with ExchangeClient(ExchangeEndpoint(base, ORG, "alice", "pw"), session=session, sleep=sleeps.append,
+                        retries=0) as client:  # fmt: skip
+        try:
+            client.get_service(SID)
+        except ExchangeServerError as error:
+            return error
+    return None
+
+
+def test_a_retry_after_holds_every_client_of_that_exchange() -> None:
+    """A reconcile that starts while another was told to wait waits too (a resync tick, another publication)."""
+    path = ("GET", f"/orgs/{ORG}/services/{SID}")
+    first, second, third = [], [], []  # type: ignore[var-annotated]
+    assert _get_once(Scripted({path: [_busy(503, "4")]}), first) is not None  # told to wait; gives up (no retries)
+    assert _get_once(Scripted({path: [NOT_FOUND]}), second) is None
+    assert _get_once(Scripted({path: [NOT_FOUND]}), third, "https://other-exchange.example/v1") is None
+    assert first == []
+    assert second == pytest.approx([4.0], abs=0.05)
+    assert third == []  # another Exchange is not held

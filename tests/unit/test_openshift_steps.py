@@ -127,7 +127,7 @@ def test_missing_openshift_api_names_it() -> None:
                 "edge.horizon.dev/created": "true",
             },
             False,
-            ("True", "Exists"),
+            ("True", "Created"),  # the same reason as the pass that created it: no status write after the first
             True,
         ),
         (

@@ -66,7 +66,7 @@ def test_a_failed_label_patch_is_finished_on_a_later_pass(failures: int) -> None
         assert reached[:2] == ("False", "KubernetesAPIError")
         status = reached[2]
         assert status["registry"] == {"namespace": "p1", "namespaceCreated": True}, "each pass records it"
-    assert run_pass(kube, status)[:2] == ("True", "Exists")
+    assert run_pass(kube, status)[:2] == ("True", "Created")
     assert OWNER.owns(kube.namespaces["p1"])
     assert desired.created_by_us(kube.namespaces["p1"])
 
@@ -95,5 +95,5 @@ def test_a_crash_between_the_request_and_its_label_is_recovered_by_the_uid(recor
     """No status survived the crash; the request's description names this resource's uid."""
     kube = ProjectKube()
     kube.namespaces["p1"] = {"metadata": {"name": "p1", "annotations": {steps.PROJECT_DESCRIPTION: OURS}, "labels": {}}}
-    assert run_pass(kube, {"registry": recorded})[:2] == ("True", "Exists")
+    assert run_pass(kube, {"registry": recorded})[:2] == ("True", "Created")
     assert OWNER.owns(kube.namespaces["p1"])

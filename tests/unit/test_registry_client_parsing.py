@@ -408,6 +408,7 @@ def test_registry_error_text() -> None:
 
 
 def test_requests_verify_values_and_cleanup(ca_pem: str) -> None:
+    from horizon_publisher.clients.ca_files import CA_FILES
     from horizon_publisher.clients.registry_auth_client import RequestsVerify
 
     assert RequestsVerify(None, False).value() is True  # the system trust
@@ -417,6 +418,8 @@ def test_requests_verify_values_and_cleanup(ca_pem: str) -> None:
     assert trust.value() == path  # written once, reused
     assert open(path).read() == ca_pem  # noqa: SIM115
     trust.close()
-    assert not os.path.exists(path)
+    # Released, not removed: the shared file stays for the next client of the same CA (clients/ca_files.py).
+    assert os.path.exists(path)
+    assert CA_FILES.holders(ca_pem) == 0
     with pytest.raises(ValueError, match="no PEM certificate"):
         RequestsVerify("not a bundle", False).value()

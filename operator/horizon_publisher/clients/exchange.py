@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -123,6 +124,22 @@ class ExchangeClient:
         """The service as GET returns it, or ``None`` when absent (or invisible to this identity)."""
         return self._get_entry(self._service_path(sid), "services", sid)
 
+    def find_services(self, url: str, version: str) -> dict[str, JSON]:
+        """Every service of ``url`` at ``version`` this identity sees, by service id (all arches in one
+        ``GET /orgs/{org}/services?url=URL&version=VERSION``); ``{}`` when none (404)."""
+        query = urlencode({"url": url, "version": version})
+        response = self._http.request(
+            "GET", f"{path_of('orgs', self.org, 'services')}?{query}", idempotent=True, expect=_FOUND_OR_MISSING
+        )
+        if response.status_code == 404:
+            return {}
+        body = _json(response, f"services of {url} {version}")
+        entries = body.get("services") if isinstance(body, dict) else None
+        if not isinstance(entries, dict) or not all(isinstance(v, dict) for v in entries.values()):
+            raise ExchangeError(f"the Exchange sent no 'services' map for {url} {version}")
+        prefix = f"{self.org}/"
+        return {key.removeprefix(prefix): value for key, value in entries.items() if key.startswith(prefix)}
+
     def ensure_service(
         self, sid: str, body: Mapping[str, Any], *, observed: JSON | _NotRead | None = NOT_READ
     ) -> EnsureResult:
@@ -192,7 +209,7 @@ class ExchangeClient:
             except ExchangeError as error:
                 if not error.retryable or attempt == attempts - 1:
                     raise
-                self._http.sleep(self._http.retry_delay(error, attempt))
+                self._http.pause(error, attempt)
                 found = self._find_dockauth(sid, registry, username, token)  # did the lost POST land?
                 if found is not None:
                     return found
@@ -336,7 +353,7 @@ class ExchangeClient:
             except ExchangeError as error:
                 if not error.retryable or attempt == attempts - 1:
                     raise
-                self._http.sleep(self._http.retry_delay(error, attempt))
+                self._http.pause(error, attempt)
                 existing = read()  # did the lost POST land?
                 if existing is None:
                     continue

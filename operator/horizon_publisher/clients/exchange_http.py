@@ -5,24 +5,26 @@ Retries (exponential backoff, ``Retry-After`` honoured up to a cap) apply to 5xx
 says the request is idempotent (GET, PUT, DELETE); a POST is sent once and the caller finds out by reading
 what happened. TLS failures (trust, host name, handshake) are not retried.
 
-The CA is written to a private temp file and passed as ``verify=<path>`` on every request, because
-``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. Messages and logs name the method, path and identity,
-never the password, an API key or a dockauth token (they are also masked should the server echo them).
+The CA is kept in a private file shared by every client of the process (:mod:`.ca_files`) and passed as
+``verify=<path>`` on every request, because ``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. The
+session is the client's own, over the process's shared connection pools (:mod:`.shared_http`, which
+also applies ``HORIZON_PUBLISHER_CONNECT_TO``), so a reconcile reuses the previous one's TLS connection.
+Messages and logs name the method, path and identity, never the password, an API key or a dockauth token
+(they are also masked should the server echo them).
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from horizon_publisher import metrics
+from horizon_publisher.clients.ca_files import RequestsVerify
 from horizon_publisher.clients.exchange_model import (
     ExchangeConflict,
     ExchangeEndpoint,
@@ -36,7 +38,8 @@ from horizon_publisher.clients.exchange_model import (
     ExchangeUnreachable,
     scrub,
 )
-from horizon_publisher.clients.registry_auth_client import RequestsVerify
+from horizon_publisher.clients.retry_after import GATES, retry_after_seconds
+from horizon_publisher.clients.shared_http import shared_session
 from horizon_publisher.logging_setup import redact
 
 log = logging.getLogger("horizon_publisher.clients.exchange")
@@ -47,13 +50,18 @@ MAX_ERROR_TEXT = 300
 _CLOSED_MID_TLS = ("EOF occurred in violation of protocol", "UNEXPECTED_EOF_WHILE_READING")
 
 
+
+
 def path_of(*segments: str) -> str:
     """``/a/b/c`` with each segment percent-encoded (a segment never spans a ``/``)."""
     return "".join("/" + quote(segment, safe=":+@-._~,") for segment in segments)
 
 
 class ExchangeTransport:
-    """Sends requests to one Exchange endpoint; thread-safe; ``close()`` removes the CA file."""
+    """Sends requests to one Exchange endpoint; thread-safe; ``close()`` gives the CA file back.
+
+    ``session``: used as given; by default a new one over the shared pools (``ValueError`` when
+    ``HORIZON_PUBLISHER_CONNECT_TO`` is malformed)."""
 
     def __init__(
         self,
@@ -73,7 +81,7 @@ class ExchangeTransport:
         self._timeout = timeout
         self._max_retry_after = max_retry_after
         self._own_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else shared_session()
         self._trust = RequestsVerify(endpoint.ca_pem, endpoint.insecure_skip_verify)
         if endpoint.insecure_skip_verify:
             log.warning("TLS verification of the Exchange at %s is disabled (insecureSkipTLSVerify)", self._host())
@@ -86,9 +94,11 @@ class ExchangeTransport:
     def delay(self, attempt: int) -> float:
         return float(self.backoff * (2**attempt))
 
-    def retry_delay(self, error: ExchangeError, attempt: int) -> float:
-        """How long to wait before trying again after ``error``: the server's Retry-After, else the backoff."""
-        return error.retry_after if error.retry_after is not None else self.delay(attempt)
+    def pause(self, error: ExchangeError, attempt: int) -> None:
+        """Wait before trying again after ``error``: the backoff; after a Retry-After, nothing here, because
+        the next request waits at the gate (:mod:`.retry_after`) like every other one to this Exchange."""
+        if error.retry_after is None:
+            self.sleep(self.delay(attempt))
 
     def request(
         self,
@@ -118,7 +128,7 @@ class ExchangeTransport:
             error = self.error_for(method, path, response, secrets)
             if not error.retryable or last:
                 raise error
-            self.sleep(self._retry_delay(response, attempt))
+            self.pause(error, attempt)
         raise AssertionError("unreachable")  # the loop always returns or raises
 
     def _send(self, method: str, path: str, json_body: Any, text_body: str | None, accept: str) -> requests.Response:
@@ -131,6 +141,7 @@ class ExchangeTransport:
             headers["Content-Type"] = "text/plain"
         where = f"{method} {path}"
         verify = self._verify()
+        self._wait_at_the_gate()
         try:
             with metrics.exchange_call(method, path) as call:
                 response = self._session.request(
@@ -155,7 +166,15 @@ class ExchangeTransport:
         except requests.RequestException as error:
             raise ExchangeError(f"{where} to the Exchange failed: {error.__class__.__name__}") from None
         log.debug("%s -> HTTP %d", where, response.status_code)
+        GATES.hold_for(self.endpoint.base_url, response.status_code, response.headers.get("Retry-After"))
         return response
+
+    def _wait_at_the_gate(self) -> None:
+        """If this Exchange asked (Retry-After) not to be called before some moment, wait for it: any client
+        of the process, any reconcile, not only the one that was told."""
+        waited = GATES.wait(self.endpoint.base_url, self.sleep)
+        if waited:
+            log.debug("waited %.1f s: the Exchange at %s asked for it (Retry-After)", waited, self._host())
 
     def _unreachable(self, where: str, what: str) -> ExchangeUnreachable:
         log.debug("%s -> %s", where, what)
@@ -181,14 +200,10 @@ class ExchangeTransport:
             return f"{failed}: certificate not trusted by {trust}"
         return f"TLS handshake with the Exchange at {self._host()} failed"
 
-    def _retry_delay(self, response: requests.Response, attempt: int) -> float:
-        seconds = self._retry_after(response)
-        return seconds if seconds is not None else self.delay(attempt)
-
     def _retry_after(self, response: requests.Response) -> float | None:
         """The response's ``Retry-After`` in seconds, between 0 and the cap; None without a usable one."""
         header = response.headers.get("Retry-After")
-        seconds = _retry_after_seconds(header) if header else None
+        seconds = retry_after_seconds(header) if header else None
         return None if seconds is None else min(max(seconds, 0.0), self._max_retry_after)
 
     def error_for(self, method: str, path: str, response: requests.Response, secrets: tuple[str, ...]) -> ExchangeError:
@@ -234,20 +249,6 @@ def _code_and_msg(response: requests.Response) -> tuple[str | None, str]:
         code, msg = body.get("code"), body.get("msg")
         return (code if isinstance(code, str) else None), (msg if isinstance(msg, str) else "")
     return None, ""
-
-
-def _retry_after_seconds(header: str) -> float | None:
-    """``Retry-After``: delta-seconds or an HTTP date."""
-    text = header.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when - datetime.now(UTC)).total_seconds()
 
 
 def sleep_seconds(seconds: float) -> None:

@@ -11,7 +11,8 @@ Container Registry (``{api}/api/v1/...``): ``PUT /namespaces/NS`` (201 created, 
 
 Errors are :class:`IbmCloudError` with a condition ``reason``; messages carry IBM's error code and text,
 never the API key or a token. TLS: the CA is passed as ``verify=<path>`` per request (``REQUESTS_CA_BUNDLE``
-would override ``Session.verify``); ``HORIZON_PUBLISHER_CONNECT_TO`` applies, as for every client.
+would override ``Session.verify``), from the process's shared CA files; each call has its own session over
+the process's shared connection pools, where ``HORIZON_PUBLISHER_CONNECT_TO`` applies, as for every client.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from typing import Any, Literal
 import requests
 
 from horizon_publisher import metrics
-from horizon_publisher.clients.connect_to import session_with_connect_to
-from horizon_publisher.clients.registry_auth_client import RequestsVerify
+from horizon_publisher.clients.ca_files import RequestsVerify
+from horizon_publisher.clients.shared_http import shared_session
 
 APIKEY_GRANT = "urn:ibm:params:oauth:grant-type:apikey"
 REFRESH_AT = 0.8  # of a token's lifetime, as IBM's python-sdk-core does
@@ -132,7 +133,7 @@ class IbmCloud:
     def __init__(
         self,
         *,
-        session_factory: Callable[[], requests.Session] = session_with_connect_to,
+        session_factory: Callable[[], requests.Session] = shared_session,
         clock: Callable[[], float] = time.time,
         timeout: tuple[float, float] = (5.0, 30.0),
     ) -> None:

@@ -7,6 +7,7 @@ Errors become :class:`KubeError` with the API's reason (``NotFound``, ``Forbidde
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from dataclasses import dataclass
@@ -16,6 +17,10 @@ from kubernetes import client, config
 
 JSON = dict[str, Any]
 TIMEOUT = (5.0, 30.0)
+# urllib3 connections kept to the API server. The client's default is cpu_count * 5 (10 on 2 cores),
+# fewer than the reconcile workers (16) plus kopf's own calls: the surplus connections were dropped after
+# each use ("Connection pool is full, discarding connection") and made again, handshake included.
+POOL_MAXSIZE = 32
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ ROUTES = Resource("route.openshift.io", "v1", "routes")
 PROJECT_REQUESTS = Resource("project.openshift.io", "v1", "projectrequests", namespaced=False)
 REGISTRY_CONFIGS = Resource("imageregistry.operator.openshift.io", "v1", "configs", namespaced=False)
 SERVICE_IMAGES = Resource("edge.horizon.dev", "v1alpha1", "edgeserviceimages")
+PUBLICATIONS = Resource("edge.horizon.dev", "v1alpha1", "edgepublications")
 
 
 class KubeError(Exception):
@@ -65,11 +71,7 @@ class Kube:
     @classmethod
     def from_environment(cls) -> Kube:
         """In a pod: the service account; elsewhere: the current kubeconfig context."""
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return cls(client.ApiClient())
-        except config.ConfigException:
-            return cls(config.new_client_from_config())  # type: ignore[no-untyped-call]
+        return cls(api_client_from_environment())
 
     def _call(
         self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
@@ -101,6 +103,10 @@ class Kube:
 
     def create(self, resource: Resource, namespace: str | None, body: JSON) -> JSON:
         return self._checked("POST", resource.path(namespace), body)
+
+    def for_one_pass(self) -> Kube:
+        """A face for one reconcile: an object read twice in the pass is fetched once (see :class:`OnePassKube`)."""
+        return OnePassKube(self)
 
     def merge_patch(self, resource: Resource, namespace: str | None, name: str, patch: JSON) -> JSON:
         return self._checked(
@@ -146,6 +152,46 @@ class Kube:
         answer = self._checked("POST", SERVICE_ACCOUNTS.path(namespace, service_account) + "/token", body)
         status = answer.get("status") or {}
         return str(status.get("token", "")), str(status.get("expirationTimestamp", ""))
+
+
+class OnePassKube(Kube):
+    """One reconcile's view of the API: steps that read the same object (the output Secret is read by the token,
+    credentials and write steps) get the first answer again, as a copy, instead of another GET. Any write
+    through this face forgets every answer, so nothing read after a write is stale from this pass's own
+    doing; what other writers change in between is seen at the next pass, as with any read. Shares the
+    parent's connection pool and discovery cache; used by one thread."""
+
+    def __init__(self, parent: Kube) -> None:
+        super().__init__(parent._api)
+        self._served = parent._served
+        self._lock = parent._lock
+        self._answers: dict[str, JSON | None] = {}
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> JSON | None:
+        path = resource.path(namespace, name)
+        if path not in self._answers:
+            self._answers[path] = super().get(resource, namespace, name)
+        answer = self._answers[path]
+        return copy.deepcopy(answer) if answer is not None else None
+
+    def _call(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
+    ) -> tuple[int, Any]:
+        if method != "GET":
+            self._answers.clear()
+        return super()._call(method, path, body, content_type=content_type)
+
+
+def api_client_from_environment(pool_maxsize: int = POOL_MAXSIZE) -> client.ApiClient:
+    """An ``ApiClient`` for the service account in a pod, else the current kubeconfig context, keeping up to
+    ``pool_maxsize`` connections to the API server (the pool is sized when the ApiClient is made)."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = pool_maxsize
+    return client.ApiClient(configuration)
 
 
 def _error(status: int, data: Any) -> KubeError:

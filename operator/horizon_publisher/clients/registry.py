@@ -1,7 +1,8 @@
 """Read (and, for copies, write) image manifests in a container registry (distribution API v2) with ``requests``.
 
 Authentication, TLS trust and error mapping live in :mod:`horizon_publisher.clients.registry_transport`
-(Basic or Bearer challenges, a token cache per scope, the CA passed per request, the connect-to mapping of
+(Basic or Bearer challenges, a process-wide token cache per registry, scope and credentials, the CA passed
+per request, connection pools shared by the process, the connect-to mapping of
 ``HORIZON_PUBLISHER_CONNECT_TO``); blob transfers in :mod:`horizon_publisher.clients.registry_blobs`.
 
 ``head_manifest`` sends HEAD with the four manifest types in ``Accept`` (registry 2.8 needs all four) and

@@ -9,6 +9,8 @@
   sync handlers in threads).
 - :class:`PrivateCAFile` writes a PEM bundle to a 0600 file in a 0700 temp dir, because ``requests``
   takes a CA as a *path*, passed per request (``REQUESTS_CA_BUNDLE`` would override ``Session.verify``).
+  The clients use :class:`RequestsVerify` (from :mod:`.ca_files`, re-exported here), whose files are
+  shared by the whole process, one per distinct bundle.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import ssl
 import tempfile
 import threading
 import time
@@ -25,6 +26,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from horizon_publisher.clients.ca_files import RequestsVerify, check_ca_pem
+
+__all__ = [
+    "Challenge",
+    "PrivateCAFile",
+    "RequestsVerify",
+    "TokenAnswer",
+    "TokenCache",
+    "check_ca_pem",
+    "parse_challenge",
+    "parse_challenges",
+    "parse_token_answer",
+    "preferred_challenge",
+    "usable_seconds",
+]
 
 DEFAULT_TOKEN_SECONDS = 60.0  # distribution token spec: "When omitted, this defaults to 60 seconds"
 MAX_EXPIRY_MARGIN = 30.0
@@ -205,16 +222,6 @@ class TokenCache:
             self._tokens.clear()
 
 
-def check_ca_pem(pem: str) -> None:
-    """``ValueError`` unless ``pem`` holds at least one certificate the ssl module can load."""
-    if "-----BEGIN CERTIFICATE-----" not in pem:
-        raise ValueError("no PEM certificate in the CA bundle")
-    try:
-        ssl.create_default_context(cadata=pem)
-    except (ssl.SSLError, ValueError) as error:
-        raise ValueError(f"the CA bundle cannot be loaded ({error.__class__.__name__})") from None
-
-
 class PrivateCAFile:
     """A PEM bundle in a private file (dir 0700, file 0600), removed by :meth:`remove` or at collection."""
 
@@ -233,35 +240,3 @@ class PrivateCAFile:
     @property
     def removed(self) -> bool:
         return not self._finalizer.alive
-
-
-class RequestsVerify:
-    """What ``requests`` takes as ``verify=`` for one endpoint: False when the user turned verification off
-    for it, True for the system trust (``REQUESTS_CA_BUNDLE`` when set), else the path of a
-    :class:`PrivateCAFile` holding the configured bundle, written on first use and removed by :meth:`close`.
-
-    Passed per request, because ``REQUESTS_CA_BUNDLE`` overrides ``Session.verify``. Thread-safe.
-    """
-
-    def __init__(self, ca_pem: str | None, insecure_skip_verify: bool) -> None:
-        self._ca_pem = ca_pem
-        self._insecure = insecure_skip_verify
-        self._file: PrivateCAFile | None = None
-        self._lock = threading.Lock()
-
-    def value(self) -> bool | str:
-        """``ValueError`` (safe to show) when the configured bundle cannot be loaded."""
-        if self._insecure:
-            return False
-        if self._ca_pem is None:
-            return True
-        with self._lock:
-            if self._file is None:
-                self._file = PrivateCAFile(self._ca_pem)
-            return str(self._file.path)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._file is not None:
-                self._file.remove()
-                self._file = None

@@ -8,10 +8,20 @@ refuses is dropped and fetched again once. A scope may name several repositories
 (a cross-repository mount needs push on the target and pull on the source): each goes out as its own
 ``scope`` parameter.
 
+Tokens and challenges are remembered for the whole process (:mod:`.registry_tokens`), keyed by registry,
+realm, service, scope and a fingerprint of the credentials: a client made for the next reconcile sends
+the cached token (or, after a Basic challenge, the credentials) on its first request, without a 401 round
+trip; if the registry answers 401 anyway, the challenge is answered as usual. A client given its own
+``clock`` (tests) keeps a cache of its own instead.
+
+A registry or token endpoint that answers 429 or 5xx with ``Retry-After`` is not called again by any client
+of the process before then (:mod:`.retry_after`); the failed call itself is not retried (the reconcile is).
+
 TLS: the CA is passed as ``verify=<path>`` on every request, because ``REQUESTS_CA_BUNDLE`` overrides
-``Session.verify``; the PEM goes to a private temp file removed on :meth:`RegistryTransport.close`. The
-token realm (another host or port) gets the same CA and, through the session, the connect-to mapping
-of ``HORIZON_PUBLISHER_CONNECT_TO``.
+``Session.verify``; the PEM goes to a private file shared by every client of the process
+(:mod:`.ca_files`). The session is the client's own, over the process's shared connection pools
+(:mod:`.shared_http`), with the connect-to mapping of ``HORIZON_PUBLISHER_CONNECT_TO``. The token realm
+(another host or port) gets the same CA and mapping.
 
 Messages name the registry host and image reference, never a credential, token or ``Authorization``.
 """
@@ -29,17 +39,24 @@ from urllib.parse import urlsplit
 import requests
 
 from horizon_publisher import metrics
-from horizon_publisher.clients.connect_to import connect_to_from_env, mount_connect_to
 from horizon_publisher.clients.registry_auth_client import (
     Challenge,
     RequestsVerify,
-    TokenCache,
     parse_challenge,
     parse_challenges,
     parse_token_answer,
     preferred_challenge,
 )
 from horizon_publisher.clients.registry_model import MANIFEST_ACCEPT, RegistryEndpoint, RegistryError, tls_error
+from horizon_publisher.clients.registry_tokens import (
+    SHARED_TOKENS,
+    KnownAuth,
+    RegistryTokens,
+    TokenKey,
+    credential_fingerprint,
+)
+from horizon_publisher.clients.retry_after import GATES, origin
+from horizon_publisher.clients.shared_http import shared_session
 
 log = logging.getLogger("horizon_publisher.clients.registry")
 
@@ -48,7 +65,7 @@ _CLOSED_MID_TLS = ("EOF occurred in violation of protocol", "UNEXPECTED_EOF_WHIL
 
 
 class RegistryTransport:
-    """Authenticated requests to one registry endpoint; thread-safe token cache; close it (or use ``with``)."""
+    """Authenticated requests to one registry endpoint; close it (or use ``with``). Thread-safe."""
 
     def __init__(
         self,
@@ -58,23 +75,26 @@ class RegistryTransport:
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``session``: used as given (no connect-to adapter is mounted on it); by default a new session
-        with the connect-to mapping of ``HORIZON_PUBLISHER_CONNECT_TO`` (``ValueError`` if it is malformed)."""
+        """``session``: used as given (no adapter is mounted on it); by default a new session over the
+        process's shared connection pools, with the connect-to mapping of ``HORIZON_PUBLISHER_CONNECT_TO``
+        (``ValueError`` if it is malformed). ``clock``: other than ``time.monotonic``, this client gets a
+        token cache of its own (a test's fake time must not meet the process's tokens)."""
         self.endpoint = endpoint
         self._timeout = timeout
         self._own_session = session is None
-        self._session = session if session is not None else mount_connect_to(requests.Session(), connect_to_from_env())
+        self._session = session if session is not None else shared_session()
         self._base_url = endpoint.base_url
-        self._tokens = TokenCache(clock)
+        self._tokens = SHARED_TOKENS if clock is time.monotonic else RegistryTokens(clock)
+        self._fingerprint = credential_fingerprint(endpoint.username, endpoint.password)
         self._trust = RequestsVerify(endpoint.ca_pem, endpoint.insecure_skip_verify)
-        self._basic_accepted = False  # after one Basic challenge, send the credentials up front
 
     def close(self) -> None:
-        """Close the session if this client made it, remove the CA file, forget tokens."""
+        """Close the session if this client made it (the shared pools stay), give the CA file back."""
         if self._own_session:
             self._session.close()
         self._trust.close()
-        self._tokens.clear()
+        if self._tokens is not SHARED_TOKENS:
+            self._tokens.clear()
 
     def __enter__(self) -> Self:
         return self
@@ -113,27 +133,33 @@ class RegistryTransport:
         and sends again.
         """
         peer = f"registry {self.endpoint.host}"
-        cached = self._tokens.get(scope)
-        all_headers = {"Accept": MANIFEST_ACCEPT, **(headers or {}), **self._upfront_authorization(cached)}
+        known = self._tokens.known_auth(self._base_url, self._fingerprint)
+        key = self._token_key(known.realm, known.service, scope) if known is not None and known.realm else None
+        cached = self._tokens.get(key) if key is not None else None
+        upfront = self._upfront_authorization(cached, known)
+        all_headers = {"Accept": MANIFEST_ACCEPT, **(headers or {}), **upfront}
         kwargs.setdefault("allow_redirects", method in ("GET", "HEAD"))
         response = self._send(method, url, peer, headers=all_headers, **kwargs)
         if response.status_code != 401:
             return response
         with response:
             _drain(response)  # so the connection is reused rather than closed
-            if cached is not None:
-                self._tokens.discard(scope, cached)
-            all_headers["Authorization"] = self._answer_challenge(response, scope, ref, action)
+            if key is not None and cached is not None:
+                self._tokens.discard(key, cached)
+            all_headers["Authorization"] = self._answer_challenge(response, scope, ref, action, refused=cached)
         retry = self._send(method, url, peer, headers=all_headers, **kwargs)
         if retry.status_code == 401:
             with retry:
                 raise self._refused(retry, ref, action)
         return retry
 
-    def _upfront_authorization(self, token: str | None) -> dict[str, str]:
+    def _token_key(self, realm: str, service: str, scope: str) -> TokenKey:
+        return TokenKey(self._base_url.lower(), realm, service, scope, self._fingerprint)
+
+    def _upfront_authorization(self, token: str | None, known: KnownAuth | None) -> dict[str, str]:
         if token is not None:
             return {"Authorization": f"Bearer {token}"}
-        if self._basic_accepted and self.endpoint.has_credentials:
+        if known is not None and known.basic and self.endpoint.has_credentials:
             return {"Authorization": self._basic_header()}
         return {}
 
@@ -143,7 +169,9 @@ class RegistryTransport:
         pair = f"{user}:{self.endpoint.password or ''}".encode()
         return "Basic " + base64.b64encode(pair).decode("ascii")
 
-    def _answer_challenge(self, response: requests.Response, scope: str, ref: str, action: str) -> str:
+    def _answer_challenge(
+        self, response: requests.Response, scope: str, ref: str, action: str, *, refused: str | None
+    ) -> str:
         header = response.headers.get("WWW-Authenticate", "")
         try:
             challenge = preferred_challenge(parse_challenges(header))
@@ -158,11 +186,17 @@ class RegistryTransport:
         if challenge.scheme == "Basic":
             if not self.endpoint.has_credentials:
                 raise self._refused(response, ref, action)
-            self._basic_accepted = True
+            self._tokens.remember_auth(self._base_url, self._fingerprint, KnownAuth(basic=True))
             return self._basic_header()
-        return f"Bearer {self._fetch_token(challenge, scope, ref, action)}"
+        realm, service = challenge.realm or "", challenge.service or ""
+        self._tokens.remember_auth(self._base_url, self._fingerprint, KnownAuth(realm, service))
+        key = self._token_key(realm, service, scope)
+        cached = self._tokens.get(key)  # another client may have fetched one meanwhile
+        if cached is not None and cached != refused:
+            return f"Bearer {cached}"
+        return f"Bearer {self._fetch_token(challenge, key, ref, action)}"
 
-    def _fetch_token(self, challenge: Challenge, scope: str, ref: str, action: str) -> str:
+    def _fetch_token(self, challenge: Challenge, key: TokenKey, ref: str, action: str) -> str:
         realm = challenge.realm or ""
         parts = urlsplit(realm)
         if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -175,7 +209,7 @@ class RegistryTransport:
                 "RegistryProtocolError", f"the {peer} is plain HTTP; refusing to send the credentials over it"
             )
         params = [("service", challenge.service)] if challenge.service else []
-        ours = scope.split()
+        ours = key.scope.split()
         params += [("scope", s) for s in ours + [s for s in (challenge.scope or "").split() if s not in ours]]
         headers = {"Accept": "application/json"}
         if credentials:
@@ -194,8 +228,8 @@ class RegistryTransport:
                 answer = parse_token_answer(response.json())
             except ValueError as error:
                 raise RegistryError("RegistryProtocolError", f"the {peer}: {error}") from None
-        self._tokens.put(scope, answer, requested_at)
-        log.debug("registry token for %s from %s, valid %.0f s", scope, realm_host, answer.expires_in)
+        self._tokens.put(key, answer, requested_at)
+        log.debug("registry token for %s from %s, valid %.0f s", key.scope, realm_host, answer.expires_in)
         return answer.token
 
     def _refused(self, response: requests.Response, ref: str, action: str = "pull") -> RegistryError:
@@ -230,10 +264,14 @@ class RegistryTransport:
 
     def _send(self, method: str, url: str, peer: str, *, operation: str = "", **kwargs: Any) -> requests.Response:
         verify = self._verify()
+        server = origin(url)
+        if GATES.wait(server, time.sleep):  # it asked (Retry-After) any of our clients to wait
+            log.debug("waited for the %s as it asked (Retry-After)", peer)
         with self.mapped_errors(peer), metrics.registry_call(method, url, operation) as call:
             response = self._session.request(method, url, verify=verify, timeout=self._timeout, **kwargs)
             call.status = response.status_code
         log.debug("%s %s -> HTTP %d", method, url.partition("?")[0], response.status_code)  # not the upload state
+        GATES.hold_for(server, response.status_code, response.headers.get("Retry-After"))
         return response
 
     @contextlib.contextmanager

@@ -16,6 +16,11 @@ OPERATOR = "horizon-publisher"
 OWNER_NAMESPACE = f"{GROUP}/owner-namespace"
 OWNER_NAME = f"{GROUP}/owner-name"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+SA_UID_ANNOTATION = "kubernetes.io/service-account.uid"  # the token controller refuses a Secret for another uid
+# On an EdgeServiceImage: any new value asks for new credentials now (Flux's reconcile.fluxcd.io/requestedAt).
+ROTATION_REQUEST_ANNOTATION = f"{GROUP}/rotate-credentials-requested-at"
+# On a service account we made: the rotation request pending when it was created (its tokens are newer).
+ROTATION_ANSWERED_ANNOTATION = f"{GROUP}/rotation-request"
 # Set only on namespaces the operator created (not on adopted ones): status.registry.namespaceCreated.
 CREATED_LABEL = f"{GROUP}/created"
 # Set by whoever controls an existing namespace to let EdgeServiceImages of one namespace adopt it.
@@ -86,12 +91,16 @@ def created_by_us(namespace_object: Mapping[str, Any] | None) -> bool:
     return labels.get(CREATED_LABEL) == "true"
 
 
-def service_account(project: str, name: str, owner: Owner) -> JSON:
-    return {
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": name, "namespace": project, "labels": owner.labels()},
-    }
+def service_account(project: str, name: str, owner: Owner, rotation_request: str = "") -> JSON:
+    metadata: JSON = {"name": name, "namespace": project, "labels": owner.labels()}
+    if rotation_request:
+        metadata["annotations"] = {ROTATION_ANSWERED_ANNOTATION: rotation_request}
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": metadata}
+
+
+def rotation_request(obj: Mapping[str, Any] | None) -> str:
+    """The ``rotate-credentials-requested-at`` value of an EdgeServiceImage ("" when absent)."""
+    return str((((obj or {}).get("metadata") or {}).get("annotations") or {}).get(ROTATION_REQUEST_ANNOTATION) or "")
 
 
 def role_binding(project: str, service_account_name: str, role: str, owner: Owner) -> JSON:
@@ -105,8 +114,15 @@ def role_binding(project: str, service_account_name: str, role: str, owner: Owne
     }
 
 
-def token_secret(project: str, service_account_name: str, owner: Owner) -> JSON:
-    """A long-lived token Secret; the token controller fills ``data.token``."""
+def token_secret(project: str, service_account_name: str, owner: Owner, account_uid: str = "") -> JSON:
+    """A long-lived token Secret; the token controller fills ``data.token``.
+
+    With ``account_uid`` the Secret is for that incarnation of the service account only: the controller
+    deletes it rather than fill it for another, and a token left from an older one is recognised.
+    """
+    annotations = {SA_NAME_ANNOTATION: service_account_name}
+    if account_uid:
+        annotations[SA_UID_ANNOTATION] = account_uid
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -115,7 +131,7 @@ def token_secret(project: str, service_account_name: str, owner: Owner) -> JSON:
             "name": token_secret_name(service_account_name),
             "namespace": project,
             "labels": owner.labels(),
-            "annotations": {SA_NAME_ANNOTATION: service_account_name},
+            "annotations": annotations,
         },
     }
 

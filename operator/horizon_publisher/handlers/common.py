@@ -32,7 +32,10 @@ def changed_fields(current: Mapping[str, Any], desired: Mapping[str, Any]) -> di
     return {key: value for key, value in desired.items() if current.get(key) != value}
 
 
-def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo | None = None) -> None:
+def apply_outcome(
+    outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo | None = None, *, retry: bool = True
+) -> None:
+    """Status into ``patch``, Events posted, and (``retry``) kopf told when to come back."""
     generation = int(body.metadata.get("generation") or 0)
     current = dict(body.get("status") or {})
     desired = desired_status(outcome, generation)
@@ -42,22 +45,23 @@ def apply_outcome(outcome: Outcome, body: kopf.Body, patch: kopf.Patch, memo: ko
         memo["context"].last_status[str(body.metadata.get("uid"))] = desired
     metrics.record_outcome(outcome, {**current, **desired})
     post_events(body, outcome.events)
-    if outcome.retry_after is not None:
+    if retry and outcome.retry_after is not None:
         raise kopf.TemporaryError(outcome.retry_reason or "waiting", delay=outcome.retry_after)
 
 
-def resync(kind: Kind, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reconcile: Callable[..., None]) -> None:
+def resync(kind: Kind, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reconcile: Callable[..., None]) -> bool:
     """A resync timer's pass: ``reconcile(body, patch, memo)``, the status written by our own writer.
 
     kopf stops a timer for good when the patch it applies after the handler fails (409, a 5xx storm), so
     the level-triggered safety net would be gone for that object; our write may fail, the next tick
     writes again. Without a writer (unit tests) the status goes through kopf's ``patch`` as before.
+    False when a reconcile of the object was already running (nothing done).
     """
     lock = _lock_for(memo, body)
     if not lock.acquire(blocking=False):
         # A reconcile of this object is running (perhaps hung on a backend until its timeout): waiting
         # here would only tie up a worker thread that other objects need. The next tick looks again.
-        return
+        return False
     try:
         writer = memo["context"].status_writer
         own = kopf.Patch() if writer is not None else patch
@@ -68,6 +72,7 @@ def resync(kind: Kind, body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, reco
             writer.write(kind, str(body.metadata.namespace), str(body.metadata.name), dict(status))
     finally:
         lock.release()
+    return True
 
 
 def post_events(body: kopf.Body, notes: Iterable[EventNote]) -> None:

@@ -11,7 +11,9 @@ from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
 from horizon_publisher.clients.ibmcloud import IbmCloud
 from horizon_publisher.clients.kube import Kube
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
+from horizon_publisher.handlers.follow_images import Kicks
 from horizon_publisher.handlers.status_writer import StatusWriter
+from horizon_publisher.reconcile.exchange_memory import ExchangeMemory
 
 # Level-triggered safety net: drift, token renewal and moved tags are noticed at least this often.
 RESYNC_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_RESYNC_SECONDS", "60"))
@@ -25,6 +27,9 @@ class OperatorContext:
     last_status: dict[str, dict[str, Any]] = field(default_factory=dict)  # by uid: the status we wrote last
     ibmcloud: IbmCloud = field(default_factory=IbmCloud)  # holds the IAM token cache for every resource
     status_writer: StatusWriter | None = None  # the resync timers' own status writes (None: through kopf)
+    image_fingerprints: dict[str, str] = field(default_factory=dict)  # by image uid: what publications read
+    kicks: Kicks = field(default_factory=Kicks)  # publications to reconcile again (follow_images)
+    exchange_memory: ExchangeMemory = field(default_factory=ExchangeMemory)  # keys/dockauths confirmed lately
 
     @staticmethod
     def exchange_factory(endpoint: ExchangeEndpoint) -> ExchangeClient:

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
+from horizon_publisher.clients.kube import api_client_from_environment
 from horizon_publisher.kinds import Kind
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,9 @@ class ApiStatusWriter:
 
     @classmethod
     def from_environment(cls) -> ApiStatusWriter:
-        """In a pod: the service account; elsewhere: the current kubeconfig context (as clients.kube)."""
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return cls(client.ApiClient())
-        except config.ConfigException:
-            return cls(config.new_client_from_config())  # type: ignore[no-untyped-call]
+        """In a pod: the service account; elsewhere: the current kubeconfig context (as clients.kube, with its
+        connection pool size)."""
+        return cls(api_client_from_environment())
 
     def write(self, kind: Kind, namespace: str, name: str, status: Mapping[str, Any]) -> bool:
         try:

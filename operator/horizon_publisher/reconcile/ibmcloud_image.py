@@ -119,11 +119,12 @@ def namespace_step(ctx: Context, state: _IbmState, ibmcloud: IbmCloud, settings:
             created = ibmcloud.ensure_namespace(
                 state.endpoints, state.token, namespace, settings.get("resourceGroupId")
             )
-            registry_status(ctx)["namespaceCreated"] = created or bool(
-                (ctx.status.get("registry") or {}).get("namespaceCreated")
-            )
-            verb = "created" if created else "exists"
-            return ok("ProjectReady", "Created" if created else "Exists", f"registry namespace {namespace} {verb}")
+            ours = created or bool((ctx.status.get("registry") or {}).get("namespaceCreated"))
+            registry_status(ctx)["namespaceCreated"] = ours
+            # The same condition on every pass (no status write after the first): what is, not what a pass did.
+            if ours:
+                return ok("ProjectReady", "Created", f"registry namespace {namespace} created for this resource")
+            return ok("ProjectReady", "Exists", f"registry namespace {namespace} exists")
         if namespace not in ibmcloud.namespaces(state.endpoints, state.token):
             return failed(
                 "ProjectReady",

@@ -7,10 +7,9 @@ delay; nothing later runs, so nothing is made half-way on a cluster that lacks a
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from horizon_publisher.clients.kube import (
@@ -30,15 +29,14 @@ from horizon_publisher.clients.kube import (
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint, RegistryError
 from horizon_publisher.conditions import timestamp
 from horizon_publisher.desired import kube_objects as desired
-from horizon_publisher.reconcile.outcome import EventNote
+from horizon_publisher.reconcile.openshift_token import token_step
 from horizon_publisher.reconcile.steps import Progress, StepResult, failed, ok, waiting
 
 REGISTRY_NAMESPACE = "openshift-image-registry"
 DEFAULT_ROUTE = "default-route"
 INGRESS_CA = ("openshift-config-managed", "default-ingress-cert", "ca-bundle.crt")
 ROUTE_POLL = 2.0
-TOKEN_POLL = 1.0
-RENEW_AT = 2 / 3  # of a rotating token's lifetime
+HANDLED_ROTATION = "lastHandledRotationRequest"  # in status.credentials
 PROJECT_DESCRIPTION = "openshift.io/description"  # OpenShift copies a ProjectRequest's description here
 
 RegistryFactory = Callable[[RegistryEndpoint], RegistryClient]
@@ -58,6 +56,9 @@ class Context:
     token: str = ""
     ca_bundle: str = ""
     account_recreated: bool = False
+    service_account: Mapping[str, Any] | None = None  # as account_step found or made it
+    rotation_request: str = ""  # the resource's rotate-credentials-requested-at annotation ("" when absent)
+    rotated_for: str = ""  # the rotation request this pass's new credentials answer (recorded once written)
     # Other providers: where repositories live under the host ("" for none), who pulls, TLS opt-out.
     prefix: str | None = None
     username: str | None = None
@@ -83,6 +84,12 @@ class Context:
     @property
     def account(self) -> str:
         return str(self.openshift.get("serviceAccountName") or "edge-publisher")
+
+    @property
+    def pending_rotation(self) -> str:
+        """The rotation request not answered yet: the annotation's value when it is not the one handled."""
+        handled = (self.status.get("credentials") or {}).get(HANDLED_ROTATION)
+        return self.rotation_request if self.rotation_request != handled else ""
 
 
 def run_openshift(ctx: Context, registry_factory: RegistryFactory, copy: Callable[[Context], StepResult]) -> None:
@@ -195,6 +202,13 @@ def _admitted(route: Mapping[str, Any]) -> bool:
     return False
 
 
+def _project_ready(project: str, *, created: bool) -> StepResult:
+    """The same condition on every pass (no status write after the first): it says what is, not what a pass did."""
+    if created:
+        return ok("ProjectReady", "Created", f"project {project} created for this resource")
+    return ok("ProjectReady", "Exists", f"project {project} is ours")
+
+
 def project_step(ctx: Context) -> StepResult:
     project = ctx.project
     existing = ctx.kube.get(NAMESPACES, None, project)
@@ -208,7 +222,7 @@ def project_step(ctx: Context) -> StepResult:
         else:
             ctx.kube.create(NAMESPACES, None, desired.namespace(project, ctx.owner))
         registry["namespaceCreated"] = True
-        return ok("ProjectReady", "Created", f"project {project} created")
+        return _project_ready(project, created=True)
     if (existing.get("metadata") or {}).get("deletionTimestamp"):
         return waiting("ProjectReady", "NamespaceTerminating", f"namespace {project} is being deleted", 5.0)
     registry["namespaceCreated"] = desired.created_by_us(existing)
@@ -217,7 +231,7 @@ def project_step(ctx: Context) -> StepResult:
         registry["namespaceCreated"] = ours = True  # before the patch: should it fail again, the next pass retries
         _label(ctx, project, {desired.CREATED_LABEL: "true"})
     if ours:
-        return ok("ProjectReady", "Exists", f"project {project} is ours")
+        return _project_ready(project, created=bool(registry["namespaceCreated"]))
     holder = _other_holder(ctx, existing)
     if holder is not None:  # adoption takes unowned projects only, never another image's
         return failed(
@@ -277,10 +291,13 @@ def account_step(ctx: Context) -> StepResult:
     existing = ctx.kube.get(SERVICE_ACCOUNTS, ctx.project, ctx.account)
     registry_status(ctx).update(serviceAccount=ctx.account, username=ctx.account)
     retire(ctx, SERVICE_ACCOUNTS, ctx.project, ("registry", "serviceAccount"), ctx.account)
+    ctx.service_account = existing
     if existing is None:
-        ctx.kube.create(SERVICE_ACCOUNTS, ctx.project, desired.service_account(ctx.project, ctx.account, ctx.owner))
+        # Made while a rotation request is pending: every token of it is newer than the request.
+        want = desired.service_account(ctx.project, ctx.account, ctx.owner, ctx.pending_rotation)
+        ctx.service_account = ctx.kube.create(SERVICE_ACCOUNTS, ctx.project, want)
         ctx.account_recreated = True
-        return ok("ServiceAccountReady", "Created", f"service account {ctx.project}/{ctx.account} created")
+        return ok("ServiceAccountReady", "Created", f"service account {ctx.project}/{ctx.account} exists")
     return ok("ServiceAccountReady", "Created", f"service account {ctx.project}/{ctx.account} exists")
 
 
@@ -299,73 +316,6 @@ def role_binding_step(ctx: Context) -> StepResult:
     registry_status(ctx)["roleBinding"] = name
     retire(ctx, ROLE_BINDINGS, ctx.project, ("registry", "roleBinding"), name)
     return ok("RoleBindingReady", "Bound", f"{ctx.account} holds ClusterRole {role} in {ctx.project}")
-
-
-def token_step(ctx: Context) -> StepResult:
-    token = ctx.openshift.get("token") or {}
-    if token.get("mode") == "LongLived":
-        return _long_lived_token(ctx)
-    return _rotating_token(ctx, int(token.get("expirationSeconds") or 86400))
-
-
-def _long_lived_token(ctx: Context) -> StepResult:
-    want = desired.token_secret(ctx.project, ctx.account, ctx.owner)
-    name = want["metadata"]["name"]
-    registry_status(ctx)["tokenSecretName"] = name
-    retire(ctx, SECRETS, ctx.project, ("registry", "tokenSecretName"), name)
-    existing = ctx.kube.get(SECRETS, ctx.project, name)
-    annotation = ((existing or {}).get("metadata") or {}).get("annotations", {}).get(desired.SA_NAME_ANNOTATION)
-    if existing is not None and (existing.get("type") != want["type"] or annotation != ctx.account):
-        ctx.kube.delete(SECRETS, ctx.project, name)
-        existing = None
-    if existing is None:
-        ctx.kube.create(SECRETS, ctx.project, want)
-        return waiting("TokenReady", "WaitingForTokenController", f"secret {ctx.project}/{name} created", TOKEN_POLL)
-    encoded = (existing.get("data") or {}).get("token")
-    if not encoded:
-        return waiting(
-            "TokenReady", "WaitingForTokenController", f"secret {ctx.project}/{name} has no token yet", TOKEN_POLL
-        )
-    ctx.token = base64.b64decode(encoded).decode()
-    return ok("TokenReady", "TokenIssued", f"long-lived token in secret {ctx.project}/{name}")
-
-
-def _rotating_token(ctx: Context, lifetime: int) -> StepResult:
-    previous = ctx.status.get("credentials") or {}
-    secret = ctx.kube.get(SECRETS, ctx.owner.namespace, desired.credentials_secret_name(ctx.owner.name, ctx.spec))
-    current = desired.read_docker_config(secret, ctx.host)
-    renew_at = _parse_time(previous.get("tokenRenewalTime"))
-    status = credentials_status(ctx)
-    for key in ("tokenExpirationTime", "tokenRenewalTime", "lastRotationTime"):
-        if previous.get(key):
-            status[key] = previous[key]
-    fresh = current is not None and current[0] == ctx.account and renew_at is not None and ctx.now < renew_at
-    if fresh and not ctx.account_recreated:
-        assert current is not None
-        ctx.token = current[1]
-        return ok("TokenReady", "TokenIssued", f"token valid until {status.get('tokenExpirationTime')}")
-    ctx.token, expires = ctx.kube.request_token(ctx.project, ctx.account, lifetime)
-    expiry = _parse_time(expires) or ctx.now + timedelta(seconds=lifetime)
-    status["tokenExpirationTime"] = timestamp(expiry)
-    status["tokenRenewalTime"] = timestamp(ctx.now + (expiry - ctx.now) * RENEW_AT)
-    events: tuple[EventNote, ...] = ()
-    if current is not None:
-        status["lastRotationTime"] = timestamp(ctx.now)
-        events = (
-            EventNote(
-                "Normal",
-                "TokenRotated",
-                f"new token for {ctx.project}/{ctx.account}, valid until {status['tokenExpirationTime']}",
-            ),
-        )
-    return ok("TokenReady", "TokenIssued", f"token valid until {status['tokenExpirationTime']}", *events)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def ca_step(ctx: Context) -> StepResult:

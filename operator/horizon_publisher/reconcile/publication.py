@@ -13,6 +13,7 @@ from horizon_publisher.clients.exchange import ExchangeEndpoint
 from horizon_publisher.clients.kube import CONFIG_MAPS, SECRETS, Kube
 from horizon_publisher.conditions import READY
 from horizon_publisher.desired.kube_objects import Owner
+from horizon_publisher.reconcile.exchange_memory import ExchangeMemory
 from horizon_publisher.reconcile.first_look import first_look, spec_of, suspended
 from horizon_publisher.reconcile.openshift_image import RegistryFactory
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
@@ -127,7 +128,10 @@ def reconcile(
     kube: Kube | None = None,
     exchange_factory: ExchangeFactory | None = None,
     registry_factory: RegistryFactory | None = None,
+    memory: ExchangeMemory | None = None,
 ) -> Outcome:
+    """``memory``: what earlier passes of this process confirmed on the Exchange (see exchange_memory);
+    without one every pass reads every key and dockauth list."""
     spec = spec_of(body)
     types = condition_types(spec)
     problems = check_publication(spec)
@@ -143,7 +147,7 @@ def reconcile(
         return progress.outcome(body, now=now)
     with exchange_factory(endpoint) as exchange:
         context = PublicationContext(
-            kube, exchange, registry_factory, owner, spec, body.get("status") or {}, now, progress
+            kube, exchange, registry_factory, owner, spec, body.get("status") or {}, now, progress, memory=memory
         )
         run_publication(context)
     return progress.outcome(body, now=now)

@@ -33,6 +33,7 @@ from horizon_publisher.horizon_files import (
     merge_with_spec,
 )
 from horizon_publisher.logging_setup import redact
+from horizon_publisher.reconcile.exchange_memory import DockAuthRecord, ExchangeMemory, ServiceKey, fingerprint
 from horizon_publisher.reconcile.openshift_image import RegistryFactory
 from horizon_publisher.reconcile.outcome import EventNote
 from horizon_publisher.reconcile.steps import Progress, StepResult, failed, ok, waiting
@@ -77,10 +78,16 @@ class PublicationContext:
     key: SigningKey | None = None
     service_ids: dict[str, str] = field(default_factory=dict)
     stored: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # per arch, as read by Signed
+    created: set[str] = field(default_factory=set)  # arches whose service this pass created (no keys, no dockauths)
+    memory: ExchangeMemory | None = None  # what earlier passes confirmed on the Exchange (None: read everything)
 
     @property
     def org(self) -> str:
         return str(self.spec["exchange"]["org"])
+
+    def service_key(self, service_id: str) -> ServiceKey:
+        endpoint = self.exchange.endpoint
+        return (endpoint.url, self.org, endpoint.username, service_id)
 
 
 def image_ready_step(ctx: PublicationContext) -> StepResult:
@@ -126,6 +133,7 @@ def signed_step(ctx: PublicationContext) -> StepResult:
         ctx.key = _signing_key(ctx)
     except (HorizonFilesError, SigningKeyError, _Missing) as error:
         return failed("Signed", error.reason, error.message)
+    _read_services(ctx)
     for arch, arch_definition in ctx.definitions.items():
         pinned = {c: image.digests[arch] for image in ctx.images for c in image.containers}
         try:
@@ -141,11 +149,6 @@ def signed_step(ctx: PublicationContext) -> StepResult:
                 f"container(s) {', '.join(unpinned)} name no image digest: list them in spec.imageRefs[].containers "
                 "or write HOST/PATH@sha256:... in the deployment (nothing unpinned is signed)",
             )
-        service_id = ctx.exchange.service_id(arch_definition.url, arch_definition.version, arch)
-        ctx.service_ids[arch] = service_id
-        # On an Exchange error: sign afresh; ServicePublished reads again and reports the answer.
-        with contextlib.suppress(ExchangeError):
-            ctx.stored[arch] = ctx.exchange.get_service(service_id)
         stored = ctx.stored.get(arch) or {}
         ctx.deployments[arch] = deployment
         previous = str(stored.get("deploymentSignature") or "")
@@ -159,6 +162,17 @@ def signed_step(ctx: PublicationContext) -> StepResult:
     signing = ctx.progress.status.setdefault("signing", {})
     signing.update(keyId=ctx.key.key_id, secretName=str(_key_ref(ctx).get("name")))
     return ok("Signed", "Signed", f"{len(ctx.arches)} deployment(s) signed with key {ctx.key.key_id}")
+
+
+def _read_services(ctx: PublicationContext) -> None:
+    """The services of every arch in one read (they share url and version). On an Exchange error nothing is
+    known: Signed signs afresh and ServicePublished reads each service again and reports the answer."""
+    for arch, definition in ctx.definitions.items():
+        ctx.service_ids[arch] = ctx.exchange.service_id(definition.url, definition.version, arch)
+    first = _first(ctx)
+    with contextlib.suppress(ExchangeError):
+        found = ctx.exchange.find_services(first.url, first.version)
+        ctx.stored = {arch: found.get(service_id) for arch, service_id in ctx.service_ids.items()}
 
 
 class _Missing(Exception):
@@ -253,6 +267,8 @@ def service_step(ctx: PublicationContext) -> StepResult:
             result = ctx.exchange.ensure_service(ctx.service_ids[arch], body, observed=ctx.stored[arch])
         else:
             result = ctx.exchange.ensure_service(ctx.service_ids[arch], body)
+        if result == "created":
+            ctx.created.add(arch)
         previous = {s.get("arch"): s for s in ctx.status.get("services") or []}.get(arch) or {}
         changed = result != "unchanged" or not previous.get("publishedTime")
         deployment_hash = "sha256:" + hashlib.sha256(ctx.deployments[arch].encode()).hexdigest()
@@ -314,19 +330,53 @@ def key_step(ctx: PublicationContext) -> StepResult:
     assert ctx.key is not None
     key_id = ctx.key.key_id
     events: list[EventNote] = []
-    for service_id in ctx.service_ids.values():
-        if key_id not in ctx.exchange.get_service_keys(service_id):
-            ctx.exchange.put_service_key(service_id, key_id, ctx.key.public_pem)
-            events.append(EventNote("Normal", "KeyPublished", f"public key {key_id} added to {service_id}"))
+    for arch, service_id in ctx.service_ids.items():
+        service = ctx.service_key(service_id)
+        known = _known_keys(ctx, arch, service)
+        if key_id in known:
+            continue
+        ctx.exchange.put_service_key(service_id, key_id, ctx.key.public_pem)
+        events.append(EventNote("Normal", "KeyPublished", f"public key {key_id} added to {service_id}"))
+        if ctx.memory is not None:
+            ctx.memory.confirm_keys(service, known | {key_id})
     # An old key this resource published goes once every service is signed with the new one.
     previous = [str(k) for k in (ctx.status.get("signing") or {}).get("publishedKeyIds") or []]
     for old in previous:
         if old != key_id:
             for service_id in ctx.service_ids.values():
+                if ctx.memory is not None:
+                    ctx.memory.forget_keys(ctx.service_key(service_id))
                 if ctx.exchange.delete_service_key(service_id, old):
                     events.append(EventNote("Normal", "KeyRetired", f"old key {old} removed from {service_id}"))
     ctx.progress.status.setdefault("signing", {})["publishedKeyIds"] = [key_id]
     return ok("KeyPublished", "Published", f"key {key_id} published on every service", *merge_events(events))
+
+
+def _known_keys(ctx: PublicationContext, arch: str, service: ServiceKey) -> frozenset[str]:
+    """The key ids on the service: none on one created in this pass, else confirmed by an earlier pass
+    while fresh, else read (and remembered)."""
+    if arch in ctx.created:
+        return frozenset()
+    known = ctx.memory.key_ids(service) if ctx.memory is not None else None
+    if known is None:
+        known = frozenset(ctx.exchange.get_service_keys(service[3]))
+        if ctx.memory is not None:
+            ctx.memory.confirm_keys(service, known)
+    return known
+
+
+def _known_dockauths(ctx: PublicationContext, arch: str, service: ServiceKey) -> dict[int, DockAuthRecord]:
+    """The service's dockauths as (registry, username, token fingerprint): none on one created in this pass,
+    else confirmed by an earlier pass while fresh, else read."""
+    if arch in ctx.created:
+        return {}
+    known = ctx.memory.dockauths(service) if ctx.memory is not None else None
+    if known is not None:
+        return known
+    return {
+        int(d["dockAuthId"]): (str(d.get("registry")), str(d.get("username")), fingerprint(str(d.get("token"))))
+        for d in ctx.exchange.list_dockauths(service[3])
+    }
 
 
 def credentials_step(ctx: PublicationContext) -> StepResult:
@@ -336,24 +386,19 @@ def credentials_step(ctx: PublicationContext) -> StepResult:
         if image.credentials is None:
             return failed("CredentialsPublished", "NoCredentials", f"EdgeServiceImage {image.name} has no credentials")
     for arch, service_id in ctx.service_ids.items():
+        service = ctx.service_key(service_id)
         ours = {int(d["id"]): d for d in services[arch].get("dockAuths") or []}
-        existing = {int(d["dockAuthId"]): d for d in ctx.exchange.list_dockauths(service_id)}
+        existing = _known_dockauths(ctx, arch, service)
+        if ctx.memory is not None:
+            ctx.memory.forget_dockauths(service)  # until this pass's writes are done: a failure means read again
         kept = []
         for image in ctx.images:
             username, token = image.credentials  # type: ignore[misc]
-            match = next(
-                (
-                    i
-                    for i, d in existing.items()
-                    if i in ours
-                    and d.get("registry") == image.host
-                    and d.get("username") == username
-                    and d.get("token") == token
-                ),
-                None,
-            )
+            wanted = (image.host, username, fingerprint(token))
+            match = next((i for i, row in existing.items() if i in ours and row == wanted), None)
             if match is None:
                 match = ctx.exchange.add_dockauth(service_id, image.host, username, token)
+                existing[match] = wanted
                 if ours:  # a credential replaced one we had published: rotation, not first publication
                     events.append(
                         EventNote(
@@ -366,7 +411,10 @@ def credentials_step(ctx: PublicationContext) -> StepResult:
         for old in set(ours) - {k["id"] for k in kept}:
             if old in existing:
                 ctx.exchange.delete_dockauth(service_id, old)  # only ours: never what we did not create
+                del existing[old]
         services[arch]["dockAuths"] = kept
+        if ctx.memory is not None:
+            ctx.memory.confirm_dockauths(service, existing)
     message = "registry credentials published for every service"
     return ok("CredentialsPublished", "Published", message, *merge_events(events))
 

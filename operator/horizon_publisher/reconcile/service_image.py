@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from horizon_publisher.reconcile.first_look import first_look, spec_of, suspende
 from horizon_publisher.reconcile.generic_image import run_generic
 from horizon_publisher.reconcile.ibmcloud_image import run_ibmcloud
 from horizon_publisher.reconcile.image_copy import copy_step
-from horizon_publisher.reconcile.openshift_image import Context, RegistryFactory, run_openshift
+from horizon_publisher.reconcile.openshift_image import HANDLED_ROTATION, Context, RegistryFactory, run_openshift
 from horizon_publisher.reconcile.outcome import EventNote, Outcome
 from horizon_publisher.reconcile.steps import Progress, StepResult
 from horizon_publisher.validation import check_service_image
@@ -102,6 +103,7 @@ def reconcile(
     progress = Progress(types)
     status = body.get("status") or {}
     context = Context(kube, owner_of(body), spec, status, now, progress)
+    context.rotation_request = desired.rotation_request(body)
     factory = registry_factory
 
     def copy(c: Context) -> StepResult:
@@ -114,7 +116,50 @@ def reconcile(
         run_ibmcloud(context, registry_factory, ibmcloud, copy)
     else:
         run_openshift(context, registry_factory, copy)
-    return progress.outcome(body, now=now)
+    outcome = progress.outcome(body, now=now)
+    answered = settle_rotation_request(context, name)
+    return dataclasses.replace(outcome, events=[*outcome.events, *answered]) if answered else outcome
+
+
+def settle_rotation_request(ctx: Context, provider_name: str | None) -> list[EventNote]:
+    """Record a rotation request as handled once answered, and keep the record in every later status.
+
+    OpenShift answers with a new token, recorded only once the output Secret holds it (a pass that stops
+    before leaves the request pending, so the next one tries again). The other providers copy credentials
+    the user owns: the answer is to say where to rotate them.
+    """
+    previous = str((ctx.status.get("credentials") or {}).get(HANDLED_ROTATION) or "")
+    request = ctx.pending_rotation
+    handled, events = previous, []
+    if request and provider_name != "openshift":
+        handled = request
+        events.append(EventNote("Normal", "RotationNotApplicable", _rotate_it_yourself(ctx.spec, provider_name)))
+    elif ctx.rotated_for and any(
+        r.condition.type == "CredentialsReady" and r.condition.status == "True" for r in ctx.progress.results
+    ):
+        handled = ctx.rotated_for
+    # Written when it changes, and carried in every credentials section after (a missing key would look
+    # like a change to the status comparison and rewrite it on every pass).
+    if handled and (handled != previous or "credentials" in ctx.progress.status):
+        ctx.progress.status.setdefault("credentials", {})[HANDLED_ROTATION] = handled
+    return events
+
+
+def _rotate_it_yourself(spec: Mapping[str, Any], provider_name: str | None) -> str:
+    settings = (spec.get("registry") or {}).get(provider_name or "") or {}
+    if provider_name == "ibmCloud":
+        secret = (settings.get("apiKeySecretRef") or {}).get("name")
+        return (
+            f"the IAM API key in secret {secret} is the credential: create a new key in IBM Cloud, put it in "
+            "that Secret (the operator copies it to the output Secret), then delete the old key"
+        )
+    secret = (settings.get("credentialsSecretRef") or {}).get("name")
+    if not secret:
+        return "the registry is read anonymously: there are no credentials to rotate"
+    return (
+        f"the registry credentials are yours, in secret {secret}: change the password or token at the registry "
+        "and in that Secret (the operator copies it to the output Secret)"
+    )
 
 
 def finalize(body: Mapping[str, Any], kube: Kube) -> list[EventNote]:

@@ -91,7 +91,7 @@ class FaultProxy:
 
     def __init__(self, upstream: tuple[str, int], rule: Rule | None = None, *, connect_timeout: float = 5.0) -> None:
         self.upstream = upstream
-        self.rule: Rule = rule or pass_through()
+        self._rule: Rule = rule or pass_through()
         self._connect_timeout = connect_timeout
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -109,6 +109,20 @@ class FaultProxy:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def rule(self) -> Rule:
+        return self._rule
+
+    @rule.setter
+    def rule(self, rule: Rule) -> None:
+        """A rule is chosen when a connection is accepted: a new one closes the open connections, so a client's
+        pooled keep-alive connection cannot carry on under the old rule."""
+        self._rule = rule
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self.close(sock)
 
     def start(self) -> Self:
         self._listener.listen(64)
@@ -169,7 +183,7 @@ class FaultProxy:
             return
         upstream.settimeout(None)
         self._track(upstream)
-        fault = self.rule(number)
+        fault = self._rule(number)
         link = _Link(self, client, upstream, fault)
         self._spawn(link.pump_up, f"fault-proxy-{number}-up")
         link.pump_down()

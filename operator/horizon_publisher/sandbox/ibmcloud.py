@@ -36,6 +36,12 @@ Inferred (not confirmed anywhere we could read):
   ``DigestTags``, ``ParentId``, ``VirtualSize``, ``VulnerabilityCount``, ``ConfigurationIssueCount``,
   ``ExemptIssueCount`` field names come from memory of the ICR SDK model.
 
+Sandbox extension: ``GET``/``DELETE /_sandbox/requests`` reports and clears request counters
+(:mod:`horizon_publisher.sandbox.request_counts`), without authentication: they hold the Basic user name
+(``anonymous`` for Bearer calls and form-only IAM calls; the form's ``apikey`` is never read for them) and a
+target from :func:`horizon_publisher.metrics_paths.ibmcloud_api` (``iam_token``, ``namespace_add``,
+``namespace_list``, ``image_list``, ``other``), or ``token`` for the mounted ``/oauth/`` token endpoint.
+
 Gaps:
 - IAM and ICR are one app on one port here; really they are different hosts (and each ICR region its own).
 - No refresh-token grant (``refresh_token`` is ``"not_supported"``), no client id/secret basic auth, no
@@ -60,6 +66,7 @@ Gaps:
 
 from __future__ import annotations
 
+import functools
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -68,6 +75,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from horizon_publisher.metrics_paths import ibmcloud_api
 from horizon_publisher.sandbox.ibmcloud_iam import (
     APIKEY_GRANT_TYPE,
     DEFAULT_EXPIRES_IN,
@@ -82,6 +90,7 @@ from horizon_publisher.sandbox.ibmcloud_registry import (
     RegistryApi,
     is_valid_namespace_name,
 )
+from horizon_publisher.sandbox.request_counts import REQUEST_COUNTS, RequestCounts, basic_user, counting_middleware
 from horizon_publisher.sandbox.tls_server import BackgroundServer
 
 __all__ = [
@@ -129,8 +138,23 @@ class IbmCloudConfig:
     on_namespace_created: NamespaceListener | None = None
 
 
+def _counted_target(request: web.Request) -> str:
+    return _api_name(request.method, request.path)
+
+
+@functools.lru_cache(maxsize=1024)  # keeps counting near a microsecond: clients repeat their calls
+def _api_name(method: str, path: str) -> str:
+    # The ICR token endpoint is a sub-app mounted at /oauth (ibmcloud_registry_auth): counted here, once.
+    if path.startswith("/oauth/"):
+        return "token"
+    return ibmcloud_api(method, path)
+
+
 def create_ibmcloud_app(config: IbmCloudConfig) -> web.Application:
-    """The IAM + ICR app; its services are at ``app[IAM_TOKENS]`` and ``app[REGISTRY_API]``."""
+    """The IAM + ICR app; its services are at ``app[IAM_TOKENS]`` and ``app[REGISTRY_API]``.
+
+    Request counters are at ``app[REQUEST_COUNTS]``.
+    """
     tokens = IamTokenService(config.api_keys, config.signing_key, config.clock, config.expires_in)
     registry = RegistryApi(
         tokens,
@@ -140,7 +164,9 @@ def create_ibmcloud_app(config: IbmCloudConfig) -> web.Application:
         config.namespaces,
         on_namespace_created=config.on_namespace_created,
     )
-    app = web.Application()
+    counts = RequestCounts()
+    app = web.Application(middlewares=[counting_middleware(counts, target=_counted_target, who=basic_user)])
+    app[REQUEST_COUNTS] = counts
     app[IAM_TOKENS] = tokens
     app[REGISTRY_API] = registry
     app.router.add_post("/identity/token", tokens.handle_token)

@@ -26,6 +26,9 @@ Gaps:
 - Pull failures are not deferred for cross-repository blob mounts; ``delete``, ``*`` (prune), ``signature``,
   ``metrics`` and ``admin`` scopes are never granted to Kubernetes callers.
 - The realm lives on its own port on 127.0.0.1, not on the registry's route host.
+- Sandbox extension (not in OpenShift): ``GET``/``DELETE /_sandbox/requests`` reports and clears request
+  counters (Basic user name, method, target ``token``; see :mod:`.request_counts`), without authentication:
+  they hold user names only, never a password or token.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+from horizon_publisher.sandbox.request_counts import REQUEST_COUNTS, RequestCounts, basic_user, counting_middleware
 
 # Re-exported: the token endpoint is usually served with these.
 from horizon_publisher.sandbox.tls_server import BackgroundServer, server_ssl_context, start_app
@@ -228,6 +233,7 @@ def create_token_app(
     """An aiohttp app serving ``GET /openshift/token`` (and ``/token``, same handler).
 
     ``openshift_names=False`` lifts the ``<project>/<name>`` rule, for the generic token-auth registry.
+    Request counters (target ``token``) are at ``app[REQUEST_COUNTS]``.
     """
 
     async def issue_token(request: web.Request) -> web.Response:
@@ -247,7 +253,9 @@ def create_token_app(
             {"token": token, "access_token": token, "expires_in": token_ttl, "issued_at": issued_at}
         )
 
-    app = web.Application()
+    counts = RequestCounts()
+    app = web.Application(middlewares=[counting_middleware(counts, target=_token_target, who=basic_user)])
+    app[REQUEST_COUNTS] = counts
     app.router.add_get("/openshift/token", issue_token)
     app.router.add_get("/token", issue_token)
 
@@ -256,6 +264,11 @@ def create_token_app(
 
     app.on_cleanup.append(close_authorizer)
     return app
+
+
+def _token_target(request: web.Request) -> str:
+    del request
+    return "token"
 
 
 def _unauthorized(details: str | None = None) -> web.HTTPUnauthorized:

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from exchange_harness import ALICE, ALICE_API_KEY, BOB, NODE, ORG, Exchange, seeded_store, service_body
 from requests.adapters import HTTPAdapter
 
+from horizon_publisher.clients.ca_files import CA_FILES
 from horizon_publisher.clients.exchange import ExchangeClient
 from horizon_publisher.clients.exchange_model import (
     ExchangeConflict,
@@ -409,7 +410,7 @@ def test_429_honours_retry_after_up_to_the_cap(harness: Harness, retry_after: st
     harness.adapter.faults.append(Fault("GET", SID, "status", status=429, headers={"Retry-After": retry_after}))
     with harness.client() as client:
         assert client.get_service(SID) is None
-    assert harness.sleeps == [slept]
+    assert harness.sleeps == pytest.approx([slept], abs=0.05)  # the gate counts from the answer
 
 
 def test_persistent_5xx_gives_up_after_the_retries(harness: Harness) -> None:
@@ -478,7 +479,8 @@ def test_tls_with_the_right_ca(tls_exchange: tuple[str, str, str]) -> None:
     ca_file = Path(str(client._http._verify()))
     assert (ca_file.stat().st_mode & 0o777) == 0o600
     client.close()
-    assert not ca_file.exists()
+    assert ca_file.exists()  # released, kept for the next client of the same CA (clients/ca_files.py)
+    assert CA_FILES.holders(ca) == 0
 
 
 @pytest.mark.parametrize("which", ["other CA", "system trust"])

@@ -1,13 +1,22 @@
 """The aiohttp application of the emulated Exchange: routing, authentication before routing (as the real
-server, bad credentials give 401 even on unknown paths), error envelopes and the standard headers."""
+server, bad credentials give 401 even on unknown paths), error envelopes and the standard headers.
+
+Sandbox extension: ``GET``/``DELETE /_sandbox/requests`` (:mod:`horizon_publisher.sandbox.request_counts`)
+reports and clears request counters by Basic user, method and path template
+(:func:`horizon_publisher.metrics_paths.exchange_template`). It needs no authentication: the counters hold
+user names and templates only, never a password, an id or a body. Every other request is counted first,
+even one that authentication then refuses.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from horizon_publisher.metrics_paths import exchange_template
 from horizon_publisher.sandbox.exchange import dockauths, keys, orgs, patterns, policies, services
 from horizon_publisher.sandbox.exchange.auth import authenticate
 from horizon_publisher.sandbox.exchange.common import ACCEPT_IAMAPIKEY_KEY, IDENTITY_KEY, STORE_KEY
@@ -20,6 +29,7 @@ from horizon_publisher.sandbox.exchange.messages import (
     api_response,
 )
 from horizon_publisher.sandbox.exchange.store import ExchangeStore
+from horizon_publisher.sandbox.request_counts import REQUEST_COUNTS, RequestCounts, basic_user, counting_middleware
 
 _LOG = logging.getLogger(__name__)
 _UNAUTHENTICATED = {"/v1/admin/version", "/v1/test"}
@@ -70,13 +80,26 @@ async def _route(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+def _template(request: web.Request) -> str:
+    return _path_template(request.path)
+
+
+@functools.lru_cache(maxsize=4096)  # keeps counting near a microsecond: the operator repeats its paths
+def _path_template(path: str) -> str:
+    return exchange_template(path[3:] if path == "/v1" or path.startswith("/v1/") else path)
+
+
 def create_exchange_app(store: ExchangeStore, *, accept_iamapikey: bool = True) -> web.Application:
     """The Exchange REST API under ``/v1`` on ``store``.
 
     ``accept_iamapikey``: take ``org/iamapikey:KEY`` as IEAM does (checked against the org's Exchange API
-    keys); ``False`` behaves as open-source Exchange 2.154.0, which answers 401.
+    keys); ``False`` behaves as open-source Exchange 2.154.0, which answers 401. The request counters are
+    at ``app[REQUEST_COUNTS]``.
     """
-    app = web.Application(middlewares=[exchange_middleware], client_max_size=16 * 1024 * 1024)
+    counts = RequestCounts()
+    counting = counting_middleware(counts, target=_template, who=basic_user)
+    app = web.Application(middlewares=[counting, exchange_middleware], client_max_size=16 * 1024 * 1024)
+    app[REQUEST_COUNTS] = counts
     app[STORE_KEY] = store
     app[ACCEPT_IAMAPIKEY_KEY] = accept_iamapikey
     orgs.add_routes(app)

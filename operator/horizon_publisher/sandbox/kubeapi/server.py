@@ -5,7 +5,13 @@ Serves: /version, /healthz, /readyz, /livez, discovery (/api, /api/v1, /apis, /a
 a minimal /openapi/v3 (/openapi/v2 is a 404, which kubectl tolerates), and the resource verbs get, list,
 watch, create, update (PUT), patch (JSON, merge, strategic), delete, deletecollection, with status
 subresources, Tables (``as=Table``), PartialObjectMetadata, dryRun and selectors.
-Sandbox-only extension: ``/_sandbox/faults`` (admin token only) arms fault rules, see :mod:`.faults`.
+Sandbox-only extensions (admin token only; other users get 403): ``/_sandbox/faults`` arms fault rules, see
+:mod:`.faults`; ``GET``/``DELETE /_sandbox/requests`` reports/clears request counters
+(``{"requests": [{"user", "method", "target", "count"}]}``, see :mod:`..request_counts`). Every authenticated
+request is counted (also the ones the fault injector answers) by user name, verb (get, list, watch, create,
+update, patch, delete, deletecollection; the lowercase HTTP method outside resource paths) and target
+(``<group or core>/<resource>[/<subresource>]``, or ``discovery``, ``openapi``, ``other``); 401s, health,
+/version and /_sandbox/* are not.
 
 Gaps against a real kube-apiserver 1.32:
 - Server-side apply (``application/apply-patch+yaml``) answers 415; no managedFields are kept.
@@ -48,12 +54,14 @@ import logging
 
 from aiohttp import web
 
+from .. import request_counts
+from ..request_counts import RequestCounts
 from . import discovery, faults, openapi
 from .api import JSON, SYSTEM_ADMIN, ApiError, UserInfo
 from .cluster import InMemoryCluster
 from .errors import unauthorized
 from .handlers import ResourceHandler, json_response
-from .routing import parse_resource_path
+from .routing import Route, parse_resource_path
 from .watchstream import WatchStreamer
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,7 @@ _HEALTH = ("/healthz", "/readyz", "/livez")
 _PUBLIC = (*_HEALTH, "/version", "/version/")
 _INTERNAL = ApiError(500, "InternalError", "Internal error occurred: see the emulator log")
 _NOT_FOUND = ApiError(404, "NotFound", "the server could not find the requested resource")
+_SANDBOX = "/_sandbox/"
 
 
 class ApiServer:
@@ -74,6 +83,7 @@ class ApiServer:
         self.watches = WatchStreamer(cluster, bookmark_interval)
         self.resources = ResourceHandler(cluster, self.watches)
         self.faults = faults.FaultInjector(lambda: cluster.resource_version)
+        self.requests = RequestCounts()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -104,9 +114,10 @@ class ApiServer:
         if path == "/version":
             return json_response(discovery.version_info())
         user = self._authenticate(request)
-        if path == faults.PATH or path.startswith(f"{faults.PATH}/"):
-            return json_response(await self.faults.admin(request, path, user))
+        if path.startswith(_SANDBOX):
+            return await self._sandbox(request, path, user)
         route = parse_resource_path(path)
+        self.requests.add(user.username, *_verb_and_target(request, path, route))
         if route is not None:
             return await self.faults.serve(request, route, lambda: self.resources.handle(request, route, user))
         if request.method != "GET":
@@ -115,6 +126,17 @@ class ApiServer:
         if body is None:
             raise _NOT_FOUND
         return json_response(body)
+
+    async def _sandbox(self, request: web.Request, path: str, user: UserInfo) -> web.StreamResponse:
+        if path == faults.PATH or path.startswith(f"{faults.PATH}/"):
+            return json_response(await self.faults.admin(request, path, user))
+        if path != request_counts.PATH:
+            raise _NOT_FOUND
+        if user is not SYSTEM_ADMIN:  # as faults.FaultInjector.admin
+            raise ApiError(403, "Forbidden", f'User "{user.username}" cannot use the sandbox requests endpoint')
+        if request.method not in ("GET", "DELETE"):
+            raise ApiError(405, "MethodNotAllowed", f"the server does not allow this method: {request.method}")
+        return request_counts.endpoint_answer(self.requests, request.method)
 
     def _document(self, request: web.Request, path: str) -> JSON | None:
         """Discovery and OpenAPI documents; None for any other path."""
@@ -139,6 +161,17 @@ class ApiServer:
         del app
         self.faults.close()
         self.watches.close_all()
+
+
+def _verb_and_target(request: web.Request, path: str, route: Route | None) -> tuple[str, str]:
+    """The counted (verb, target) of an authenticated request: ``("patch", "edge.horizon.dev/x/status")``."""
+    if route is None:
+        head = path.lstrip("/").partition("/")[0]
+        kind = "discovery" if head in ("api", "apis") else "openapi" if head == "openapi" else "other"
+        return request.method.lower(), kind
+    group = route.group_version.rpartition("/")[0] or "core"
+    resource = route.plural if route.subresource is None else f"{route.plural}/{route.subresource}"
+    return faults.request_verb(request, route), f"{group}/{resource}"
 
 
 SERVER_KEY: web.AppKey[ApiServer] = web.AppKey("kubeapi.server", ApiServer)
