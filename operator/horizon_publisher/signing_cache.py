@@ -23,6 +23,7 @@ class ParsedKeys:
         self._capacity = capacity
         self._keys: OrderedDict[bytes, rsa.RSAPrivateKey] = OrderedDict()
         self._lock = threading.Lock()
+        self._parsing = threading.Lock()
 
     def get_or_parse(self, der: bytes, parse: Callable[[bytes], rsa.RSAPrivateKey]) -> rsa.RSAPrivateKey:
         """The key ``der`` encodes: from the cache, else ``parse(der)`` (its errors propagate, nothing is kept)."""
@@ -32,12 +33,17 @@ class ParsedKeys:
             if found is not None:
                 self._keys.move_to_end(digest)
                 return found
-        parsed = parse(der)  # outside the lock: two threads may parse the same new key once each
-        with self._lock:
-            self._keys[digest] = parsed
-            self._keys.move_to_end(digest)
-            while len(self._keys) > self._capacity:
-                self._keys.popitem(last=False)
+        with self._parsing:  # one parse at a time: sixteen workers meeting a new key parse it once, not 16 times
+            with self._lock:
+                found = self._keys.get(digest)
+            if found is not None:
+                return found
+            parsed = parse(der)
+            with self._lock:
+                self._keys[digest] = parsed
+                self._keys.move_to_end(digest)
+                while len(self._keys) > self._capacity:
+                    self._keys.popitem(last=False)
         return parsed
 
     def __len__(self) -> int:

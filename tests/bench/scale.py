@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import json
 import platform
+import secrets
 import sys
 import tempfile
 import time
@@ -138,8 +139,28 @@ def measure_steady(world: World, meter: RequestMeter, n: int, resync: int) -> di
     return {"resync": resync_pass, "restart": restart}
 
 
+def seed_exchange(state_dir: Path) -> None:
+    """The sandbox Exchange's seed, written before it first starts, with ``api.limits.maxServices`` raised: the
+    Exchange's default (1000 per owning user) would refuse the 1001st service of N = 1000 two-arch pairs, as a
+    real Exchange would; an org publishing that much raises the limit (or spreads services over users)."""
+    exchange = state_dir / "exchange"
+    exchange.mkdir(parents=True)
+    seed = {
+        "org": manager.EXCHANGE_ORG,
+        "user": manager.EXCHANGE_USER,
+        "password": secrets.token_urlsafe(18),
+        "rootPassword": secrets.token_urlsafe(18),
+        "certFile": "pki/router.crt",
+        "keyFile": "pki/router.key",
+        "limits": {"maxServices": 10000},
+    }
+    (exchange / "seed.json").write_text(json.dumps(seed))
+    (exchange / "seed.json").chmod(0o600)
+
+
 @contextlib.contextmanager
 def sandbox_world(directory: Path, key_bits: int) -> Iterator[World]:
+    seed_exchange(directory / "sandbox")
     sandbox = start_sandbox(directory / "sandbox")
     try:
         world = World(sandbox, directory / "operator.kubeconfig", key_bits)

@@ -196,7 +196,9 @@ class World:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(push, jobs))
 
-    def start_operator(self, resync_seconds: int, *, verbose: bool = False) -> processes.Tracked:
+    def start_operator(
+        self, resync_seconds: int, *, verbose: bool = False, env: dict[str, str] | None = None
+    ) -> processes.Tracked:
         from horizon_publisher.sandbox.demo import operator_connect_to
 
         env = {
@@ -204,6 +206,7 @@ class World:
             "KUBECONFIG": str(self.operator_kubeconfig),
             "HORIZON_PUBLISHER_CONNECT_TO": operator_connect_to(self.sandbox.endpoints),
             "HORIZON_PUBLISHER_RESYNC_SECONDS": str(resync_seconds),
+            **(env or {}),
         }
         metrics_port = free_port()
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"

@@ -37,7 +37,11 @@ class Need:
 
 
 def kube_methods() -> set[str]:
-    return {n for n in vars(Kube) if not n.startswith("_") and callable(getattr(Kube, n))} - {"from_environment"}
+    # Constructors of a face, not API calls: from_environment, for_one_pass (the same client, one pass's reads).
+    return {n for n in vars(Kube) if not n.startswith("_") and callable(getattr(Kube, n))} - {
+        "from_environment",
+        "for_one_pass",
+    }
 
 
 def source_files() -> list[Path]:

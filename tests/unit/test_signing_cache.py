@@ -86,9 +86,36 @@ def test_concurrent_readers_get_one_key(ders: list[bytes]) -> None:
 
 def test_signing_reuses_the_parsed_key_across_loads() -> None:
     private_pem, certificate_pem = signing.generate_signing_key(bits=2048, organization="o", common_name="cn")
-    before = len(PARSED_KEYS)
     first = signing.load_signing_key(private_pem, certificate_pem)
     second = signing.load_signing_key_lazily(lambda: private_pem, certificate_pem)
     assert second.private_key is first.private_key
-    assert len(PARSED_KEYS) == before + 1
+
+    def must_not_parse(_: bytes) -> rsa.RSAPrivateKey:
+        raise AssertionError("parsed again")
+
+    der = first.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    assert PARSED_KEYS.get_or_parse(der, must_not_parse) is first.private_key
     assert signing.verify("{}", signing.sign("{}", second), certificate_pem)
+
+
+def test_workers_meeting_a_new_key_together_parse_it_once(ders: list[bytes]) -> None:
+    cache = ParsedKeys()
+    start = threading.Barrier(8)
+    calls: list[int] = []
+
+    def slow_parse(der: bytes) -> rsa.RSAPrivateKey:
+        calls.append(1)
+        return Counting()(der)
+
+    def worker() -> None:
+        start.wait()
+        cache.get_or_parse(ders[2], slow_parse)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1

@@ -15,6 +15,8 @@ from typing import Any
 
 from kubernetes import client, config
 
+from horizon_publisher.clients.kube_reads import ReadCache
+
 JSON = dict[str, Any]
 TIMEOUT = (5.0, 30.0)
 # urllib3 connections kept to the API server. The client's default is cpu_count * 5 (10 on 2 cores),
@@ -53,6 +55,10 @@ REGISTRY_CONFIGS = Resource("imageregistry.operator.openshift.io", "v1", "config
 SERVICE_IMAGES = Resource("edge.horizon.dev", "v1alpha1", "edgeserviceimages")
 PUBLICATIONS = Resource("edge.horizon.dev", "v1alpha1", "edgepublications")
 
+# What many resources read alike (kube_reads.py): the route, the CA ConfigMaps, the Exchange and signing
+# Secrets. Never our custom resources: a publication reconciled because its image changed must see the change.
+SHARED_READS = frozenset({SECRETS, CONFIG_MAPS, ROUTES, REGISTRY_CONFIGS})
+
 
 class KubeError(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
@@ -63,15 +69,16 @@ class KubeError(Exception):
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient) -> None:
+    def __init__(self, api: client.ApiClient, reads: ReadCache | None = None) -> None:
         self._api = api
         self._served: dict[str, frozenset[str]] = {}
         self._lock = threading.Lock()
+        self._reads = reads if reads is not None else ReadCache(ttl=0)  # off unless given (the operator gives one)
 
     @classmethod
     def from_environment(cls) -> Kube:
         """In a pod: the service account; elsewhere: the current kubeconfig context."""
-        return cls(api_client_from_environment())
+        return cls(api_client_from_environment(), ReadCache())
 
     def _call(
         self, method: str, path: str, body: Any = None, *, content_type: str = "application/json"
@@ -94,7 +101,13 @@ class Kube:
         return data if isinstance(data, dict) else {}
 
     def get(self, resource: Resource, namespace: str | None, name: str) -> JSON | None:
-        status, data = self._call("GET", resource.path(namespace, name))
+        path = resource.path(namespace, name)
+        if resource not in SHARED_READS:
+            return self._read(path)
+        return self._reads.get(path, lambda: self._read(path))
+
+    def _read(self, path: str) -> JSON | None:
+        status, data = self._call("GET", path)
         if status == 404:
             return None
         if status >= 400:
@@ -102,23 +115,38 @@ class Kube:
         return data if isinstance(data, dict) else None
 
     def create(self, resource: Resource, namespace: str | None, body: JSON) -> JSON:
-        return self._checked("POST", resource.path(namespace), body)
+        name = (body.get("metadata") or {}).get("name")
+        try:
+            return self._checked("POST", resource.path(namespace), body)
+        finally:
+            if name:
+                self._reads.forget(resource.path(namespace, str(name)))
 
     def for_one_pass(self) -> Kube:
         """A face for one reconcile: an object read twice in the pass is fetched once (see :class:`OnePassKube`)."""
         return OnePassKube(self)
 
     def merge_patch(self, resource: Resource, namespace: str | None, name: str, patch: JSON) -> JSON:
-        return self._checked(
-            "PATCH", resource.path(namespace, name), patch, content_type="application/merge-patch+json"
-        )
+        path = resource.path(namespace, name)
+        try:
+            return self._checked("PATCH", path, patch, content_type="application/merge-patch+json")
+        finally:
+            self._reads.forget(path)
 
     def replace(self, resource: Resource, namespace: str | None, name: str, body: JSON) -> JSON:
-        return self._checked("PUT", resource.path(namespace, name), body)
+        path = resource.path(namespace, name)
+        try:
+            return self._checked("PUT", path, body)
+        finally:
+            self._reads.forget(path)
 
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """True if something was deleted; a missing object is not an error."""
-        status, data = self._call("DELETE", resource.path(namespace, name), {"propagationPolicy": "Background"})
+        path = resource.path(namespace, name)
+        try:
+            status, data = self._call("DELETE", path, {"propagationPolicy": "Background"})
+        finally:
+            self._reads.forget(path)
         if status == 404:
             return False
         if status >= 400:
@@ -149,7 +177,11 @@ class Kube:
             "kind": "TokenRequest",
             "spec": {"expirationSeconds": expiration_seconds},
         }
-        answer = self._checked("POST", SERVICE_ACCOUNTS.path(namespace, service_account) + "/token", body)
+        account = SERVICE_ACCOUNTS.path(namespace, service_account)
+        try:
+            answer = self._checked("POST", account + "/token", body)
+        finally:
+            self._reads.forget(account)
         status = answer.get("status") or {}
         return str(status.get("token", "")), str(status.get("expirationTimestamp", ""))
 
@@ -162,7 +194,7 @@ class OnePassKube(Kube):
     parent's connection pool and discovery cache; used by one thread."""
 
     def __init__(self, parent: Kube) -> None:
-        super().__init__(parent._api)
+        super().__init__(parent._api, parent._reads)
         self._served = parent._served
         self._lock = parent._lock
         self._answers: dict[str, JSON | None] = {}

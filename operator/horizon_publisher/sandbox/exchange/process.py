@@ -7,8 +7,11 @@ Files (``STATE_DIR`` = the sandbox state directory):
   org admin ``org/user`` with ``password``, the Exchange API key ``apikey`` of that user, and ``root/root``
   with ``rootPassword``; existing entries are left alone. ``certFile``/``keyFile`` (absolute, or relative to
   STATE_DIR) switch on HTTPS; without them it serves plain HTTP. ``acceptIamapikey`` (default true) takes
-  ``org/iamapikey:KEY`` as IEAM does; false answers 401 as open-source Exchange 2.154.0.
-- ``STATE_DIR/exchange/state.json`` (written atomically after every change, mode 0600, reloaded on start).
+  ``org/iamapikey:KEY`` as IEAM does; false answers 401 as open-source Exchange 2.154.0. ``limits``
+  (optional): ``{"maxServices", "maxPatterns", "maxBusinessPolicies"}`` per owner as ``api.limits`` of
+  reference.conf (defaults 1000, 1000, 5000; 0 = unlimited).
+- ``STATE_DIR/exchange/state.json`` (written atomically at most every 0.5 s and on a clean stop, mode 0600,
+  reloaded on start).
 - ``STATE_DIR/exchange.ready.json`` = ``{"port": N, "pid": PID}`` once listening on 127.0.0.1 (ephemeral
   port); removed on a clean stop.
 """
@@ -22,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from horizon_publisher.sandbox.exchange.app import create_exchange_app
-from horizon_publisher.sandbox.exchange.store import ExchangeStore
+from horizon_publisher.sandbox.exchange.store import ExchangeStore, Limits
 from horizon_publisher.sandbox.serving import serve_until_signalled
 from horizon_publisher.sandbox.tls_server import server_ssl_context, start_app
 
@@ -54,6 +57,17 @@ def apply_seed(store: ExchangeStore, seed: dict[str, Any]) -> None:
         store.set_root_password(root_password)
 
 
+def limits_of(seed: dict[str, Any]) -> Limits:
+    """``api.limits`` from the seed's ``limits`` (reference.conf names); the server's defaults otherwise."""
+    given = seed.get("limits") or {}
+    defaults = Limits()
+    return Limits(
+        max_services=int(given.get("maxServices", defaults.max_services)),
+        max_patterns=int(given.get("maxPatterns", defaults.max_patterns)),
+        max_business_policies=int(given.get("maxBusinessPolicies", defaults.max_business_policies)),
+    )
+
+
 def _resolve(state_dir: Path, name: str | None) -> Path | None:
     if not name:
         return None
@@ -64,7 +78,7 @@ def _resolve(state_dir: Path, name: str | None) -> Path | None:
 async def _serve(state_dir: Path) -> None:
     exchange_dir = state_dir / "exchange"
     seed = load_seed(exchange_dir / "seed.json")  # the directory exists once the seed does
-    store = ExchangeStore(exchange_dir / "state.json")
+    store = ExchangeStore(exchange_dir / "state.json", limits=limits_of(seed))
     apply_seed(store, seed)
     store.commit()
     cert, key = _resolve(state_dir, seed.get("certFile")), _resolve(state_dir, seed.get("keyFile"))
@@ -72,7 +86,10 @@ async def _serve(state_dir: Path) -> None:
     app = create_exchange_app(store, accept_iamapikey=bool(seed.get("acceptIamapikey", True)))
     runner, port = await start_app(app, ssl_context=ssl_context)
     _LOG.info("Exchange emulator (%s) on 127.0.0.1:%d", "https" if ssl_context else "http", port)
-    await serve_until_signalled(runner, port, state_dir / "exchange.ready.json")
+    try:
+        await serve_until_signalled(runner, port, state_dir / "exchange.ready.json")
+    finally:
+        store.flush()  # what the last FLUSH_DELAY of requests changed
 
 
 def main(state_dir: Path) -> int:

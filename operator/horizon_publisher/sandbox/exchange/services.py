@@ -269,12 +269,15 @@ async def list_services(request: web.Request) -> web.Response:
         row = store.services[resource]
         if row["orgid"] != org or not visible(identity, org, row):
             continue
-        rendered = render_service(store, row)
-        if not (
+        if not (  # the row's own fields first: rendering every service for every query made lists O(N) renders
             matches_filter(row["arch"], query.get("arch"))
             and matches_filter(row["url"], query.get("url"))
             and matches_filter(row["version"], version)
-            and matches_filter(rendered["owner"], query.get("owner"))
+        ):
+            continue
+        rendered = render_service(store, row)
+        if not (
+            matches_filter(rendered["owner"], query.get("owner"))
             and (public is None or row["public"] == public)
             and (nodetype != "device" or row["deployment"] != "")
             and (nodetype != "cluster" or row["clusterDeployment"] != "")
