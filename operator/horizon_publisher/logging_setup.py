@@ -36,8 +36,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-# kopf logs every run of an event-watching handler at INFO; ours runs on every image event.
-QUIET_SUCCESSES = frozenset({"Handler 'image_changed' succeeded."})
+# kopf logs every run of an event-watching handler at INFO; ours run on every image and publication event.
+QUIET_SUCCESSES = frozenset({"Handler 'image_changed' succeeded.", "Handler 'publication_seen' succeeded."})
 
 
 class QuietSuccessFilter(logging.Filter):

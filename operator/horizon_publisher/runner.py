@@ -15,7 +15,6 @@ from horizon_publisher.metrics import MetricsServer
 
 OPERATOR_NAME = "horizon-publisher"
 WATCH_INACTIVITY_SECONDS = float(os.environ.get("HORIZON_PUBLISHER_WATCH_INACTIVITY_SECONDS", "70"))
-QUEUE_WORKERS = int(os.environ.get("HORIZON_PUBLISHER_QUEUE_WORKERS", "32"))  # objects handled at once
 EVENT_POSTERS = 16  # objects whose Events are posted at once
 
 
@@ -34,15 +33,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.scanning.disabled = True
     # Our handlers use the blocking kubernetes/requests clients; give them threads, but bounded.
     settings.execution.max_workers = 16
-    # kopf runs one worker per object and one poster per object's Events, unbounded, over an HTTP pool with
-    # no connection limit: a thousand objects changing at once opened hundreds of TLS connections to the
-    # API server and held ~0.5 MiB each (650 MiB at 1000 pairs). Bounded here; threads are 16 anyway.
-    # A worker that emptied its queue holds its slot until it idles out (5 s by default): with a limit, that
-    # would cap throughput at QUEUE_WORKERS objects per 5 s.
-    settings.queueing.worker_limit = QUEUE_WORKERS
-    settings.queueing.idle_timeout = 0.5
+    # kopf posts Events with one poster per object, unbounded, each idling 1 s: bounded, and quick to go.
+    # kopf's object workers stay unbounded: a worker sleeping out a retry delay keeps its slot, so a bound
+    # would let a few dozen failing objects stall every other one (measured; see docs/benchmarks.md).
     settings.posting.worker_limit = EVENT_POSTERS
-    settings.posting.idle_timeout = 0.1  # likewise for the Event posters (1 s by default)
+    settings.posting.idle_timeout = 0.1
     # Bounded waits on the API server (kopf's defaults: 300 s for a connect or a request). A watch stream
     # that stays silent (not even a bookmark: the API server sends one about every minute) is abandoned
     # and resumed from its last resourceVersion after WATCH_INACTIVITY_SECONDS.

@@ -11,7 +11,7 @@ from horizon_publisher.clients.exchange import ExchangeClient, ExchangeEndpoint
 from horizon_publisher.clients.ibmcloud import IbmCloud
 from horizon_publisher.clients.kube import Kube
 from horizon_publisher.clients.registry import RegistryClient, RegistryEndpoint
-from horizon_publisher.handlers.follow_images import Kicks
+from horizon_publisher.handlers.follow_images import Dependents, Kicks
 from horizon_publisher.handlers.status_writer import StatusWriter
 from horizon_publisher.reconcile.exchange_memory import ExchangeMemory
 
@@ -29,6 +29,7 @@ class OperatorContext:
     status_writer: StatusWriter | None = None  # the resync timers' own status writes (None: through kopf)
     image_fingerprints: dict[str, str] = field(default_factory=dict)  # by image uid: what publications read
     kicks: Kicks = field(default_factory=Kicks)  # publications to reconcile again (follow_images)
+    dependents: Dependents = field(default_factory=Dependents)  # image -> publications (follow_images)
     exchange_memory: ExchangeMemory = field(default_factory=ExchangeMemory)  # keys/dockauths confirmed lately
 
     @staticmethod

@@ -4,8 +4,10 @@ A publication reads its EdgeServiceImages (digests, credentials Secret, Ready) w
 a nudge it would learn of a new digest or a rotated token only at its next resync tick (60 s by default),
 and a publication created together with its image would wait out its "image not Ready" retry. So:
 
-- an index maps (namespace, image name) to the publications that refer to it (kopf keeps it from the
-  publications' watch: no extra API calls);
+- a map from (namespace, image name) to the publications that refer to it, kept from the publications'
+  watch events (:class:`Dependents`; no extra API call). Not a kopf index: kopf holds every handler until its
+  indices are complete, and with a bounded worker pool (runner.py) workers waiting for the index starve the
+  index of workers (a restart with more objects than workers never started);
 - every EdgeServiceImage watch event is reduced to what publications read from it (:func:`image_fingerprint`);
   when that changes, each dependent publication is read once and reconciled right away, its status written
   by the operator's own writer, as a resync tick does;
@@ -29,8 +31,29 @@ from horizon_publisher import GROUP, VERSION
 from horizon_publisher.clients.kube import PUBLICATIONS, KubeError
 from horizon_publisher.kinds import PUBLICATION, SERVICE_IMAGE
 
-INDEX = "publications_by_image"
 log = logging.getLogger(__name__)
+
+
+class Dependents:
+    """Which publications refer to which image: (namespace, image) -> publication names. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._refs: dict[tuple[str, str], set[str]] = {}  # image -> publications
+        self._of: dict[tuple[str, str], set[str]] = {}  # publication -> its images (to drop stale refs)
+        self._lock = threading.Lock()
+
+    def set(self, namespace: str, publication: str, images: set[str]) -> None:
+        with self._lock:
+            for image in self._of.pop((namespace, publication), set()) - images:
+                self._refs.get((namespace, image), set()).discard(publication)
+            for image in images:
+                self._refs.setdefault((namespace, image), set()).add(publication)
+            if images:
+                self._of[(namespace, publication)] = set(images)
+
+    def of(self, namespace: str, image: str) -> list[str]:
+        with self._lock:
+            return sorted(self._refs.get((namespace, image), ()))
 
 
 class Kicks:
@@ -70,14 +93,15 @@ def image_refs(spec: Mapping[str, Any]) -> set[str]:
     return {str(ref["name"]) for ref in spec.get("imageRefs") or [] if isinstance(ref, Mapping) and ref.get("name")}
 
 
-@kopf.index(GROUP, VERSION, PUBLICATION.plural)  # type: ignore[arg-type]
-def publications_by_image(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[tuple[str, str], str]:
-    return {(namespace, image): name for image in image_refs(spec)}
+@kopf.on.event(GROUP, VERSION, PUBLICATION.plural)
+def publication_seen(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    deleted = event.get("type") == "DELETED"
+    images = set() if deleted else image_refs(body.get("spec") or {})
+    memo["context"].dependents.set(str(body.metadata.namespace), str(body.metadata.name), images)
 
 
 @kopf.on.event(GROUP, VERSION, SERVICE_IMAGE.plural)
-def image_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    dependents: kopf.Index[tuple[str, str], str] = kwargs[INDEX]  # kopf passes each index by its name
+def image_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     context = memo["context"]
     uid = str(body.metadata.get("uid"))
     fingerprint = None if event.get("type") == "DELETED" else image_fingerprint(body)
@@ -90,7 +114,7 @@ def image_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **kwar
     if previous is None or previous == fingerprint:
         return
     namespace, image = str(body.metadata.namespace), str(body.metadata.name)
-    for name in sorted(set(dependents.get((namespace, image), []))):
+    for name in context.dependents.of(namespace, image):
         kick(memo, namespace, name)
 
 
